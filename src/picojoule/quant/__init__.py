@@ -1,0 +1,1 @@
+"""Quantization arithmetic shared by kernels and code generators."""

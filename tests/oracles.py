@@ -1,0 +1,99 @@
+"""Independent oracles: TFLM's Python interpreter and LiteRT, behind one small interface.
+
+Expected values in picojoule's tests come from here (or from hand-derived arrays),
+never from picojoule's own code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+SHARED_MODELS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "models").resolve()
+
+
+class TflmSession:
+    """One TFLM interpreter (reference kernels) that keeps state across runs."""
+
+    def __init__(self, model: str | Path | bytes, preserve_all: bool = True) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        cfg = (runtime.InterpreterConfig.kPreserveAllTensors if preserve_all
+               else runtime.InterpreterConfig.kAllocationRecording)
+        if isinstance(model, bytes):
+            self.interp = runtime.Interpreter.from_bytes(model, intrepreter_config=cfg)
+        else:
+            self.interp = runtime.Interpreter.from_file(str(model), intrepreter_config=cfg)
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        for i, x in enumerate(inputs):
+            self.interp.set_input(x, i)
+        self.interp.invoke()
+        outs = []
+        i = 0
+        while True:
+            try:
+                outs.append(np.array(self.interp.get_output(i), copy=True))
+            except Exception:  # noqa: BLE001 - the binding signals "no such output" this way
+                break
+            i += 1
+        return outs
+
+    def tensor(self, index: int, subgraph: int = 0) -> np.ndarray:
+        return np.array(self.interp.GetTensor(index, subgraph)["tensor_data"], copy=True)
+
+
+class LiteRtSession:
+    """One LiteRT interpreter; ``reference=True`` selects its reference kernels (BUILTIN_REF)."""
+
+    def __init__(self, model: str | Path | bytes, reference: bool = True,
+                 preserve_all: bool = True) -> None:
+        from ai_edge_litert import interpreter as litert
+
+        kind = litert.OpResolverType.BUILTIN_REF if reference else litert.OpResolverType.AUTO
+        kwargs = dict(experimental_op_resolver_type=kind,
+                      experimental_preserve_all_tensors=preserve_all)
+        if isinstance(model, bytes):
+            self.interp = litert.Interpreter(model_content=model, **kwargs)
+        else:
+            self.interp = litert.Interpreter(model_path=str(model), **kwargs)
+        self.interp.allocate_tensors()
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        for d, x in zip(self.interp.get_input_details(), inputs):
+            self.interp.set_tensor(d["index"], x)
+        self.interp.invoke()
+        return [np.array(self.interp.get_tensor(d["index"]), copy=True)
+                for d in self.interp.get_output_details()]
+
+    def tensor(self, index: int, subgraph: int = 0) -> np.ndarray:
+        return np.array(self.interp.get_tensor(index, subgraph), copy=True)
+
+
+def assert_same(actual: np.ndarray, expected: np.ndarray, what: str, rtol: float = 1e-5) -> None:
+    """Integers identical; floats within ``rtol`` of the expected tensor's largest magnitude."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    if np.issubdtype(expected.dtype, np.floating):
+        scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1e-30)
+        err = float(np.max(np.abs(actual.astype(np.float64) - expected))) if expected.size else 0.0
+        assert err <= rtol * scale, f"{what}: max abs error {err:.3g} > {rtol} x {scale:.3g}"
+    else:
+        diff = np.flatnonzero(actual.reshape(-1) != expected.reshape(-1))
+        assert diff.size == 0, (
+            f"{what}: {diff.size}/{expected.size} elements differ; first at flat index "
+            f"{diff[0]}: {actual.reshape(-1)[diff[0]]} != {expected.reshape(-1)[diff[0]]} "
+            f"(max |diff| {np.max(np.abs(actual.astype(np.int64) - expected.astype(np.int64)))})")
+
+
+def write_temp(data: bytes, suffix: str = ".tflite") -> str:
+    fd, path = tempfile.mkstemp(suffix=suffix)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
