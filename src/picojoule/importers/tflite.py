@@ -123,10 +123,14 @@ def loads(data: bytes, source: str = "<bytes>") -> Model:
         return _Reader(data, source).model()
     except ModelFormatError:
         raise
-    except (struct.error, IndexError, ValueError, TypeError, UnicodeDecodeError,
-            AttributeError, OverflowError) as exc:
+    except struct.error:
         raise ModelFormatError(
-            f"{source}: truncated or corrupted .tflite file ({type(exc).__name__}: {exc})") from None
+            f"{source}: truncated or corrupted .tflite file (an offset points past the end of "
+            f"its {len(data):,} bytes)") from None
+    except (IndexError, ValueError, TypeError, UnicodeDecodeError, AttributeError,
+            OverflowError, MemoryError) as exc:
+        raise ModelFormatError(
+            f"{source}: corrupted .tflite file ({type(exc).__name__}: {exc})") from None
 
 
 class _Reader:

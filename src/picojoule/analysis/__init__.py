@@ -1,0 +1,1 @@
+"""Analyses over the IR (pure functions: a model in, plain data out)."""

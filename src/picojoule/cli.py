@@ -1,0 +1,286 @@
+"""The ``picojoule`` command line.
+
+Every failure picojoule can explain ends as one line on stderr and a non-zero exit:
+1 for a problem with the model or the inputs, 2 for a usage error, 3 for an internal
+error (set ``PICOJOULE_DEBUG=1`` to see its traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+import numpy as np
+
+from picojoule.errors import InputError, PicojouleError
+
+EXIT_USER, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _load(path: str):
+    from picojoule.importers import load_model
+
+    model = load_model(path)
+    model.verify()
+    return model
+
+
+def _dump_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="picojoule")
+def cli() -> None:
+    """picojoule: take a trained network the last mile onto a microcontroller."""
+
+
+# -- inspect ------------------------------------------------------------------------------
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def inspect(model: str, as_json: bool) -> None:
+    """Inputs, outputs, op counts, parameters, MACs per op and tensor sizes of MODEL."""
+    from picojoule.analysis.summary import summarize
+
+    info = summarize(_load(model))
+    if as_json:
+        _dump_json(info)
+        return
+    _print_summary(info)
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _fmt_quant(q: dict | None) -> str:
+    if q is None:
+        return "-"
+    if q.get("per_channel"):
+        return f"per-channel x{q['channels']} (axis {q['axis']})"
+    return f"scale {q['scale']:.6g}, zp {q['zero_point']}"
+
+
+def _print_summary(info: dict) -> None:
+    from rich.table import Table
+
+    con = _console()
+    con.print(f"[bold]{info['model']}[/bold]")
+    io = Table(title="Inputs and outputs", title_justify="left")
+    for col in ("", "name", "dtype", "shape", "quantization"):
+        io.add_column(col)
+    for kind in ("inputs", "outputs"):
+        for i, v in enumerate(info[kind]):
+            io.add_row(f"{kind[:-1]} {i}", v["name"], v["dtype"], _fmt_shape(v["shape"]),
+                       _fmt_quant(v["quantization"]))
+    con.print(io)
+    ops = Table(title="Ops", title_justify="left")
+    for col, just in (("#", "right"), ("op", "left"), ("output", "left"), ("MACs", "right")):
+        ops.add_column(col, justify=just)
+    for o in info["ops"]:
+        out = ", ".join(f"{x['dtype']}{_fmt_shape(x['shape'])}" for x in o["outputs"])
+        ops.add_row(str(o["index"]), o["op"], out, f"{o['macs']:,}")
+    con.print(ops)
+    counts = ", ".join(f"{k} x{v}" for k, v in sorted(info["op_counts"].items()))
+    t = info["tensors"]
+    con.print(f"op counts: {counts}")
+    con.print(f"parameters: {info['parameters']['count']:,} ({info['parameters']['bytes']:,} bytes)")
+    con.print(f"MACs: {info['macs']:,}")
+    largest = t["largest_activation"]
+    con.print(f"tensors: {t['count']} ({t['constant_count']} constant); activations "
+              f"{t['activation_bytes']:,} bytes in all"
+              + (f", largest {_short(largest['name'])!r} {largest['bytes']:,} bytes" if largest else ""))
+
+
+def _short(name: str, width: int = 48) -> str:
+    """Converter-made tensor names run to hundreds of characters; keep their tail."""
+    return name if len(name) <= width else "..." + name[-(width - 3):]
+
+
+# -- run ------------------------------------------------------------------------------------
+def _read_input(path: str) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy array ({exc})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        raise InputError(f"{path}: is an .npz archive; pass one .npy file per model input")
+    return arr
+
+
+def _write_npz_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed into place)."""
+    target = Path(path)
+    if target.is_dir():
+        raise PicojouleError(f"{path}: is a directory")
+    if not target.parent.exists():
+        raise PicojouleError(f"{path}: folder {str(target.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".picojoule-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, metavar="X.npy",
+              help="An input array, once per model input in order (default: seeded random).")
+@click.option("--random-seed", type=int, default=0, show_default=True,
+              help="Seed for random inputs when --input is not given.")
+@click.option("--output", metavar="OUT.npz", help="Save outputs as output_0, output_1, ...")
+@click.option("--backend", type=click.Choice(["reference"]), default="reference",
+              show_default=True, help="What executes the model.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run N times and report the median milliseconds per inference.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def run(model: str, inputs: tuple[str, ...], random_seed: int, output: str | None,
+        backend: str, repeat: int, as_json: bool) -> None:
+    """Run MODEL on given or seeded random inputs."""
+    from picojoule.runtime import Interpreter, random_inputs
+
+    m = _load(model)
+    interp = Interpreter(m)
+    g = m.main
+    if inputs:
+        feeds = [_read_input(p) for p in inputs]
+    else:
+        feeds = random_inputs(g, random_seed)
+    interp.check_inputs(feeds)
+    times = []
+    outs: list[np.ndarray] = []
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        result = interp.run(feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+        if k == 0:
+            outs = [np.array(o, copy=True) for o in result]
+    named = {f"output_{i}": o for i, o in enumerate(outs)}
+    if output:
+        _write_npz_atomically(output, named)
+    latency = {"median": statistics.median(times), "min": min(times), "repeat": repeat}
+    if as_json:
+        _dump_json({
+            "model": model,
+            "backend": backend,
+            "inputs": "files" if inputs else {"random_seed": random_seed},
+            "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in named.items()},
+            "latency_ms": latency,
+        })
+        return
+    _print_outputs(model, backend, named, g, latency, output)
+
+
+def _print_outputs(model: str, backend: str, named: dict[str, np.ndarray], g: Any,
+                   latency: dict, output: str | None) -> None:
+    from rich.table import Table
+
+    con = _console()
+    table = Table(title=f"{model} ({backend})", title_justify="left")
+    for col in ("output", "dtype", "shape", "values", "dequantized argmax"):
+        table.add_column(col)
+    for (name, arr), v in zip(named.items(), g.outputs):
+        flat = arr.reshape(-1)
+        vals = np.array2string(flat[:8], separator=" ", threshold=8)
+        if flat.size > 8:
+            vals = vals[:-1] + " ...]"
+        arg = str(int(np.argmax(flat))) if flat.size and arr.dtype != bool else "-"
+        table.add_row(name, str(arr.dtype), _fmt_shape(arr.shape), vals, arg)
+    con.print(table)
+    if latency["repeat"] > 1:
+        con.print(f"latency: median {latency['median']:.3f} ms per inference over "
+                  f"{latency['repeat']} runs (min {latency['min']:.3f} ms)")
+    else:
+        con.print(f"latency: {latency['median']:.3f} ms (one run; use --repeat N for a median)")
+    if output:
+        con.print(f"outputs written to {output}")
+
+
+# -- ops ------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--markdown", is_flag=True, help="Print the coverage table as Markdown (docs/ops.md).")
+def ops(markdown: bool) -> None:
+    """The ops picojoule's reference interpreter runs, with their dtypes and oracle."""
+    from picojoule.docs import ops_markdown, ops_rows
+
+    if markdown:
+        click.echo(ops_markdown(), nl=False)
+        return
+    from rich.table import Table
+
+    table = Table()
+    for col in ("op", "dtypes", "exact against", "notes"):
+        table.add_column(col)
+    for row in ops_rows():
+        table.add_row(*row)
+    _console().print(table)
+
+
+# -- demo -----------------------------------------------------------------------------------
+@cli.command()
+def demo() -> None:
+    """Inspect and run the bundled demo model (a small int8 keyword-spotting CNN)."""
+    from importlib import resources
+
+    path = resources.files("picojoule") / "data" / "demo.tflite"
+    with resources.as_file(path) as p:
+        if not p.exists():
+            raise PicojouleError("the bundled demo model is missing from this installation")
+        ctx = click.get_current_context()
+        ctx.invoke(inspect, model=str(p), as_json=False)
+        ctx.invoke(run, model=str(p), inputs=(), random_seed=0, output=None,
+                   backend="reference", repeat=20, as_json=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the CLI, turning every failure into one line and an exit code."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="picojoule",
+                 standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return EXIT_USER
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return EXIT_USAGE
+    except PicojouleError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the user sees one line, never a traceback
+        if os.environ.get("PICOJOULE_DEBUG"):
+            raise
+        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); "
+                   f"set PICOJOULE_DEBUG=1 for a traceback", err=True)
+        return EXIT_INTERNAL
+    return 0
+
+
+def console_main() -> None:
+    """The installed ``picojoule`` script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
