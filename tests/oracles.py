@@ -19,15 +19,19 @@ SHARED_MODELS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "models
 class TflmSession:
     """One TFLM interpreter (reference kernels) that keeps state across runs."""
 
-    def __init__(self, model: str | Path | bytes, preserve_all: bool = True) -> None:
+    def __init__(self, model: str | Path | bytes, preserve_all: bool = True,
+                 arena_size: int | None = None) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
         cfg = (runtime.InterpreterConfig.kPreserveAllTensors if preserve_all
                else runtime.InterpreterConfig.kAllocationRecording)
-        if isinstance(model, bytes):
-            self.interp = runtime.Interpreter.from_bytes(model, intrepreter_config=cfg)
-        else:
-            self.interp = runtime.Interpreter.from_file(str(model), intrepreter_config=cfg)
+        data = model if isinstance(model, bytes) else Path(model).read_bytes()
+        # The binding's default arena (10x the file) is too small for small files with large
+        # activations, and TFLM may then crash the process instead of failing cleanly.
+        if arena_size is None:
+            arena_size = max(len(data) * 10, 16 << 20)
+        self.interp = runtime.Interpreter.from_bytes(data, arena_size=arena_size,
+                                                     intrepreter_config=cfg)
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         for i, x in enumerate(inputs):

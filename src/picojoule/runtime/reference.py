@@ -57,14 +57,14 @@ class Interpreter:
         self.env: list[np.ndarray | None] = []
 
     def reset(self) -> None:
-        """Put every variable tensor back to its initial contents."""
+        """Put every variable tensor back to its initial contents.
+
+        As TFLM's ``ResetVariableTensors``: int8 state starts at its zero point, every other
+        type at 0, whatever initial data the file holds.
+        """
         for v in self._variables:
-            if v.data is not None:
-                init = np.array(v.data, copy=True)
-            else:
-                fill = v.quant.zp0 if v.quant is not None and v.dtype in ("int8", "int16") else 0
-                init = np.full(v.shape, fill, dtype=to_numpy(v.dtype))
-            self._state[self._slot[id(v)]] = init
+            fill = v.quant.zp0 if v.quant is not None and v.dtype == "int8" else 0
+            self._state[self._slot[id(v)]] = np.full(v.shape, fill, dtype=to_numpy(v.dtype))
 
     def check_inputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Validate ``inputs`` against the graph's inputs; return them as arrays."""

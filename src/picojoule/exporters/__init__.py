@@ -1,0 +1,1 @@
+"""Exporters: IR in, model files out (``picojoule.exporters.tflite``)."""
