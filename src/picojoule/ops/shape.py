@@ -1,1 +1,719 @@
-"""(ops of this family are registered here)"""
+"""Data-movement ops: reshapes, transposes, slices, gathers, pads, resizes, space/depth shuffles.
+
+None of these ops does arithmetic on quantized values (except the int8 bilinear resize,
+which interpolates in TFLM's 10-bit fixed point), so each kernel is a numpy view, index
+or copy. Wherever the output shape follows from constant parameters, the kernel takes
+the shape of ``node.outputs`` as the truth (the importer read it from the file and the
+interpreter checks it) and uses the parameters only to decide *which* elements move.
+
+Oracle: TFLM's reference kernels, except TILE, which TFLM does not have (LiteRT's
+reference kernel). Where TFLM differs from TensorFlow's semantics, TFLM wins:
+
+- PAD without a constant value pads int8 with the output zero point but int16, int32
+  and float32 with 0 (TFLM ignores a non-zero int16 zero point).
+- CONCATENATION never requantizes: int8 inputs must share the output's scale and zero
+  point (TFLM rejects the model otherwise); int16 inputs are copied as they are even
+  when their scales differ (TFLM checks only that zero points are 0).
+- SPACE_TO_BATCH_ND pads with the output zero point (int8) or 0, as LiteRT does: TFLM
+  never initialises its pad value and pads with whatever byte its arena holds, so only
+  unpadded configurations are TFLM-exact (padded ones are checked against LiteRT).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from picojoule.ir import Node, Value
+from picojoule.ir.dtypes import to_numpy
+from picojoule.ops.registry import Kernel, register, unsupported
+
+_ALL = ("int8", "int16", "int32", "int64", "float32", "bool")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _const(node: Node, index: int, what: str) -> np.ndarray:
+    """The data of constant input ``index`` (TFLM requires these parameters constant)."""
+    v = node.input(index)
+    if v is None or v.data is None or v.variable:
+        raise unsupported(node, f"a non-constant {what} tensor")
+    return np.asarray(v.data)
+
+
+def _np(v: Value) -> np.dtype:
+    return to_numpy(v.dtype)
+
+
+def _axis(axis: int, rank: int, node: Node) -> int:
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < max(rank, 1):
+        raise unsupported(node, f"axis {axis} for a rank-{rank} tensor")
+    return a
+
+
+def _check_size(node: Node, x_shape: Sequence[int], out: Value) -> None:
+    if int(np.prod(x_shape, dtype=np.int64)) != out.size:
+        raise unsupported(node, f"input shape {tuple(x_shape)} -> output {out.shape}")
+
+
+def _reshape_kernel(node: Node) -> Kernel:
+    """A zero-copy reshape to the output's shape (RESHAPE, SQUEEZE, EXPAND_DIMS)."""
+    inp, out = node.inputs[0], node.outputs[0]
+    _check_size(node, inp.shape, out)
+    shape = out.shape
+
+    def run(inputs):
+        return [inputs[0].reshape(shape)]
+    return run
+
+
+# --------------------------------------------------------------------------- reshapes
+
+@register("RESHAPE", oracle="TFLM", dtypes=_ALL)
+def prepare_reshape(node: Node) -> Kernel:
+    """Reshape to the output value's shape (no copy)."""
+    return _reshape_kernel(node)
+
+
+@register("SQUEEZE", oracle="TFLM", dtypes=_ALL)
+def prepare_squeeze(node: Node) -> Kernel:
+    """Drop size-1 dimensions: a reshape to the output's shape."""
+    return _reshape_kernel(node)
+
+
+@register("EXPAND_DIMS", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+def prepare_expand_dims(node: Node) -> Kernel:
+    """Insert a size-1 dimension: a reshape to the output's shape."""
+    return _reshape_kernel(node)
+
+
+@register("SHAPE", oracle="TFLM", dtypes=("int32",))
+def prepare_shape(node: Node) -> Kernel:
+    """The input's (static) shape as an int32 (or int64) vector."""
+    out = node.outputs[0]
+    shape = np.array(node.inputs[0].shape, dtype=_np(out)).reshape(out.shape)
+
+    def run(inputs):
+        return [shape.copy()]
+    return run
+
+
+@register("TRANSPOSE", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+def prepare_transpose(node: Node) -> Kernel:
+    """Permute dimensions by the constant ``perm`` tensor."""
+    perm = [int(p) for p in _const(node, 1, "perm").reshape(-1)]
+    rank = len(node.inputs[0].shape)
+    if sorted(perm) != list(range(rank)):
+        raise unsupported(node, f"perm {perm} for a rank-{rank} input")
+
+    def run(inputs):
+        return [np.ascontiguousarray(inputs[0].transpose(perm))]
+    return run
+
+
+# --------------------------------------------------------------------------- join / split
+
+@register("CONCATENATION", oracle="TFLM", dtypes=_ALL)
+def prepare_concatenation(node: Node) -> Kernel:
+    """Join inputs along ``axis``; never requantizes (TFLM copies the raw integers)."""
+    if node.attrs.get("fused_activation_function", "NONE") != "NONE":
+        raise unsupported(node, "a fused activation")
+    out = node.outputs[0]
+    axis = _axis(int(node.attrs.get("axis", 0)), len(out.shape), node)
+    if out.dtype == "int8" and out.quant is not None:
+        for v in node.inputs:
+            q = v.quant
+            if q is None or q.scale0 != out.quant.scale0 or q.zp0 != out.quant.zp0:
+                raise unsupported(node, "int8 inputs whose scale or zero point differ from "
+                                        "the output's (TFLM does not requantize)")
+    dtype = _np(out)
+
+    def run(inputs):
+        return [np.concatenate(inputs, axis=axis).astype(dtype, copy=False)]
+    return run
+
+
+@register("PACK", oracle="TFLM", dtypes=("int8", "int16", "int32", "int64", "float32"))
+def prepare_pack(node: Node) -> Kernel:
+    """Stack equally shaped inputs along a new ``axis``."""
+    out = node.outputs[0]
+    axis = _axis(int(node.attrs.get("axis", 0)), len(out.shape), node)
+
+    def run(inputs):
+        return [np.stack(inputs, axis=axis)]
+    return run
+
+
+@register("UNPACK", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+def prepare_unpack(node: Node) -> Kernel:
+    """Split along ``axis`` into ``num`` outputs, dropping that axis."""
+    rank = len(node.inputs[0].shape)
+    axis = _axis(int(node.attrs.get("axis", 0)), rank, node)
+    count = node.inputs[0].shape[axis]
+    if count != len(node.outputs):
+        raise unsupported(node, f"{len(node.outputs)} outputs for an axis of size {count}")
+    shapes = [o.shape for o in node.outputs]
+
+    def run(inputs):
+        x = inputs[0]
+        return [np.ascontiguousarray(np.take(x, i, axis=axis)).reshape(shapes[i])
+                for i in range(count)]
+    return run
+
+
+def _split_kernel(node: Node, data_index: int, axis: int) -> Kernel:
+    """Cut input ``data_index`` along ``axis`` into the outputs' sizes."""
+    rank = len(node.inputs[data_index].shape)
+    axis = _axis(axis, rank, node)
+    sizes = [o.shape[axis] for o in node.outputs]
+    if sum(sizes) != node.inputs[data_index].shape[axis]:
+        raise unsupported(node, f"output sizes {sizes} along axis {axis}")
+    bounds = np.cumsum(sizes)[:-1].tolist()
+
+    def run(inputs):
+        parts = np.split(inputs[data_index], bounds, axis=axis)
+        return [np.ascontiguousarray(p) for p in parts]
+    return run
+
+
+@register("SPLIT", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+def prepare_split(node: Node) -> Kernel:
+    """Equal split; inputs are (axis, input)."""
+    axis = int(_const(node, 0, "axis").reshape(-1)[0])
+    return _split_kernel(node, 1, axis)
+
+
+@register("SPLIT_V", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+def prepare_split_v(node: Node) -> Kernel:
+    """Split into the given sizes; inputs are (input, size_splits, axis)."""
+    axis = int(_const(node, 2, "axis").reshape(-1)[0])
+    return _split_kernel(node, 0, axis)
+
+
+# --------------------------------------------------------------------------- slicing
+
+@register("SLICE", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
+def prepare_slice(node: Node) -> Kernel:
+    """``input[begin : begin + size]``; the extent comes from the output shape."""
+    out_shape = node.outputs[0].shape
+    in_shape = node.inputs[0].shape
+    if len(out_shape) != len(in_shape):
+        raise unsupported(node, f"output rank {len(out_shape)} != input rank {len(in_shape)}")
+
+    def slices(begin: np.ndarray) -> tuple:
+        b = [int(v) for v in np.asarray(begin).reshape(-1)]
+        return tuple(slice(s, s + n) for s, n in zip(b, out_shape))
+
+    b = node.input(1)
+    if b is not None and b.is_const:
+        fixed = slices(b.data)
+        for s, n, d in zip(fixed, out_shape, in_shape):
+            if s.start < 0 or s.start + n > d:
+                raise unsupported(node, f"begin {b.data.tolist()} outside the input")
+
+        def run(inputs):
+            return [np.ascontiguousarray(inputs[0][fixed])]
+        return run
+
+    def run_dynamic(inputs):
+        return [np.ascontiguousarray(inputs[0][slices(inputs[1])])]
+    return run_dynamic
+
+
+def _strided_slice_plan(node: Node, begin: Sequence[int], end: Sequence[int],
+                        strides: Sequence[int]) -> tuple[tuple[int, ...], tuple[slice, ...]]:
+    """(effective input shape, per-axis slices) of a STRIDED_SLICE node.
+
+    Follows TFLite's index logic: begin/end/stride masks, negative indices and clamping,
+    shrink axes (length-1 slices, then dropped by the final reshape), ``offset`` (end is
+    relative to begin), and LiteRT's expansion of ``ellipsis_mask``/``new_axis_mask``
+    into full-range and inserted size-1 axes. (TFLM ignores the last three; for the
+    models it accepts they have no effect.)
+    """
+    a = node.attrs
+    begin_mask, end_mask = int(a.get("begin_mask", 0)), int(a.get("end_mask", 0))
+    shrink_mask = int(a.get("shrink_axis_mask", 0))
+    ellipsis_mask, new_axis_mask = int(a.get("ellipsis_mask", 0)), int(a.get("new_axis_mask", 0))
+    offset = bool(a.get("offset", False))
+    in_shape = node.inputs[0].shape
+    rank = len(in_shape)
+    count = len(begin)
+    if any(s == 0 for s in strides):
+        raise unsupported(node, "a zero stride")
+
+    def bit(mask: int, i: int) -> bool:
+        return bool(mask >> i & 1)
+
+    # Expand the sparse spec (ellipsis, new axes) into one entry per effective axis.
+    n_new = sum(1 for i in range(count) if bit(new_axis_mask, i) and not bit(ellipsis_mask, i))
+    dims = rank + n_new
+    spec: list[tuple[str, int]] = []  # kind "full" | "new" | "spec", spec index
+    i = 0
+    while len(spec) < dims and i < count:
+        if bit(ellipsis_mask, i):
+            covered = max(1, min(1 + n_new + rank - count, dims - len(spec)))
+            spec += [("full", i)] * covered
+        elif bit(new_axis_mask, i):
+            spec.append(("new", i))
+        else:
+            spec.append(("spec", i))
+        i += 1
+    spec += [("full", -1)] * (dims - len(spec))
+
+    eff_shape, slices, src = [], [], 0
+    for kind, k in spec:
+        if kind == "new":
+            eff_shape.append(1)
+            slices.append(slice(0, 1))
+            continue
+        if src >= rank:
+            break
+        size = in_shape[src]
+        src += 1
+        eff_shape.append(size)
+        if kind == "full":
+            slices.append(slice(None))
+            continue
+        stride = int(strides[k])
+        start = int(begin[k])
+        start = start + size if start < 0 else start
+        start = min(max(start, 0), size) if stride > 0 else min(max(start, -1), size - 1)
+        if bit(begin_mask, k):
+            start = 0 if stride > 0 else size - 1
+        if bit(shrink_mask, k):
+            stop = start if start >= size else start + 1
+            stride = 1
+        else:
+            stop = int(end[k]) + start if offset else int(end[k])
+            stop = stop + size if stop < 0 else stop
+            stop = min(max(stop, 0), size) if stride > 0 else min(max(stop, -1), size - 1)
+            if bit(end_mask, k):
+                stop = size if stride > 0 else -1
+        if start < 0:  # only with negative strides: nothing to take
+            slices.append(slice(0, 0))
+        else:
+            slices.append(slice(start, stop if stop >= 0 else None, stride))
+    if src != rank or len(eff_shape) != dims:
+        raise unsupported(node, "a slice spec that does not match the input's rank")
+    return tuple(eff_shape), tuple(slices)
+
+
+@register("STRIDED_SLICE", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
+def prepare_strided_slice(node: Node) -> Kernel:
+    """TFLite strided slice with every mask; the result is reshaped to the output shape.
+
+    begin/end/strides are read once when constant (as TFLM requires); otherwise (LiteRT's
+    dynamic slices, e.g. with ``offset``) the slices are recomputed on every run.
+    """
+    out = node.outputs[0]
+    shape = out.shape
+    params = [node.input(i) for i in (1, 2, 3)]
+    if any(p is None for p in params):
+        raise unsupported(node, "missing begin/end/strides inputs")
+
+    def as_list(a) -> list[int]:
+        return [int(v) for v in np.asarray(a).reshape(-1)]
+
+    if all(p.is_const for p in params):
+        eff_shape, slices = _strided_slice_plan(node, *(as_list(p.data) for p in params))
+        taken = [len(range(*s.indices(d))) for s, d in zip(slices, eff_shape)]
+        _check_size(node, taken, out)
+
+        def run(inputs):
+            x = inputs[0].reshape(eff_shape)
+            return [np.ascontiguousarray(x[slices]).reshape(shape)]
+        return run
+
+    def run_dynamic(inputs):
+        eff, sl = _strided_slice_plan(node, *(as_list(a) for a in inputs[1:4]))
+        return [np.ascontiguousarray(inputs[0].reshape(eff)[sl]).reshape(shape)]
+    return run_dynamic
+
+
+# --------------------------------------------------------------------------- gathers
+
+@register("GATHER", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_gather(node: Node) -> Kernel:
+    """Take slices of ``params`` along ``axis`` at ``indices``, per batch (``batch_dims``)."""
+    params, indices = node.inputs[0], node.inputs[1]
+    p_rank, i_rank = len(params.shape), len(indices.shape)
+    axis = _axis(int(node.attrs.get("axis", 0)), p_rank, node)
+    batch_dims = int(node.attrs.get("batch_dims", 0))
+    if batch_dims < 0:
+        batch_dims += i_rank
+    if not 0 <= batch_dims <= min(axis, i_rank):
+        raise unsupported(node, f"batch_dims {node.attrs.get('batch_dims')} with axis {axis}")
+    if params.shape[:batch_dims] != indices.shape[:batch_dims]:
+        raise unsupported(node, "batch dimensions that differ between params and indices")
+    batch = int(np.prod(params.shape[:batch_dims], dtype=np.int64))
+    outer = int(np.prod(params.shape[batch_dims:axis], dtype=np.int64))
+    inner = int(np.prod(params.shape[axis + 1:], dtype=np.int64))
+    axis_size = params.shape[axis]
+    out_shape = node.outputs[0].shape
+
+    def run(inputs):
+        p = inputs[0].reshape(batch, outer, axis_size, inner)
+        idx = inputs[1].astype(np.int64).reshape(batch, -1)
+        if idx.size and (idx.min() < 0 or idx.max() >= axis_size):
+            raise IndexError(f"gather index outside [0, {axis_size})")
+        rows = np.arange(batch)[:, None]
+        # p[b, :, idx[b, n], :] for every (b, n): advanced indices first, then the slices.
+        g = p.transpose(0, 2, 1, 3)[rows, idx]          # [batch, n, outer, inner]
+        return [np.ascontiguousarray(g.transpose(0, 2, 1, 3)).reshape(out_shape)]
+    return run
+
+
+@register("GATHER_ND", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_gather_nd(node: Node) -> Kernel:
+    """Index the leading dims of ``params`` with the last axis of ``indices``."""
+    params, indices = node.inputs[0], node.inputs[1]
+    nd = indices.shape[-1]
+    if nd > len(params.shape):
+        raise unsupported(node, f"index depth {nd} for rank-{len(params.shape)} params")
+    lead = params.shape[:nd]
+    out_shape = node.outputs[0].shape
+
+    def run(inputs):
+        p = inputs[0].reshape((-1,) + tuple(params.shape[nd:]))
+        idx = inputs[1].astype(np.int64).reshape(-1, nd)
+        if idx.size and (np.any(idx < 0) or np.any(idx >= np.array(lead))):
+            raise IndexError("gather_nd index outside params")
+        flat = np.ravel_multi_index(idx.T, lead) if nd else np.zeros(len(idx), np.int64)
+        return [np.ascontiguousarray(p[flat]).reshape(out_shape)]
+    return run
+
+
+# --------------------------------------------------------------------------- padding
+
+def _paddings(node: Node, index: int = 1) -> list[tuple[int, int]]:
+    pads = _const(node, index, "paddings").astype(np.int64).reshape(-1, 2)
+    rank = len(node.inputs[0].shape)
+    if pads.shape[0] != rank or np.any(pads < 0):
+        raise unsupported(node, f"paddings {pads.tolist()} for a rank-{rank} input")
+    return [(int(lo), int(hi)) for lo, hi in pads]
+
+
+def _pad_kernel(node: Node, pad_value: int | float | None) -> Kernel:
+    """Constant padding; ``pad_value`` None means PADV2's runtime scalar input 2."""
+    pads = _paddings(node)
+    out = node.outputs[0]
+    inner = tuple(slice(lo, lo + d) for (lo, _), d in zip(pads, node.inputs[0].shape))
+    dtype = _np(out)
+    shape = out.shape
+
+    def run(inputs):
+        value = inputs[2].reshape(-1)[0] if pad_value is None else pad_value
+        y = np.full(shape, value, dtype=dtype)
+        y[inner] = inputs[0]
+        return [y]
+    return run
+
+
+@register("PAD", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+def prepare_pad(node: Node) -> Kernel:
+    """Constant pad: int8 pads with the output zero point, other types with 0 (as TFLM)."""
+    out = node.outputs[0]
+    value = 0
+    if out.dtype == "int8" and out.quant is not None:
+        value = out.quant.zp0
+    return _pad_kernel(node, value)
+
+
+@register("PADV2", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+def prepare_padv2(node: Node) -> Kernel:
+    """Constant pad with the value of scalar input 2 (raw, same type as the input)."""
+    if node.input(2) is None:
+        return prepare_pad(node)
+    cv = node.input(2)
+    if cv.is_const:
+        return _pad_kernel(node, cv.data.reshape(-1)[0].item())
+    return _pad_kernel(node, None)
+
+
+def _mirror_index(size: int, lo: int, hi: int, offset: int) -> np.ndarray:
+    """TFLM's source index of every padded position along one axis (offset 1 = REFLECT)."""
+    pos = np.arange(size + lo + hi)
+    left = (lo + offset - 1) - np.minimum(pos, lo - 1)
+    right_p = pos - lo - size
+    right = (size - 1 - offset) - np.minimum(right_p, size - 1 - offset)
+    return np.where(pos < lo, left, np.where(right_p >= 0, right, pos - lo))
+
+
+@register("MIRROR_PAD", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_mirror_pad(node: Node) -> Kernel:
+    """Reflect (mode 0, edge excluded) or symmetric (mode 1, edge repeated) padding."""
+    pads = _paddings(node)
+    mode = node.attrs.get("mode", 0)
+    mode = {"REFLECT": 0, "SYMMETRIC": 1}.get(mode, mode)
+    offset = 1 if int(mode) == 0 else 0
+    shape = node.inputs[0].shape
+    for (lo, _), d in zip(pads, shape):
+        if lo > d - offset:  # TFLM would read outside the input (right pads are clamped)
+            raise unsupported(node, f"left padding {lo} on an axis of size {d} in "
+                                    f"{'REFLECT' if offset else 'SYMMETRIC'} mode")
+    index = np.ix_(*[_mirror_index(d, lo, hi, offset) for (lo, hi), d in zip(pads, shape)])
+
+    def run(inputs):
+        return [inputs[0][index]]
+    return run
+
+
+# --------------------------------------------------------------------------- fills / tiles
+
+@register("TILE", oracle="LiteRT reference", dtypes=_ALL)
+def prepare_tile(node: Node) -> Kernel:
+    """Repeat the input ``multiples[i]`` times along each axis (LiteRT; TFLM lacks TILE)."""
+    out_shape = node.outputs[0].shape
+    in_shape = node.inputs[0].shape
+    if len(out_shape) != len(in_shape) or any(
+            d and o % d for o, d in zip(out_shape, in_shape)):
+        raise unsupported(node, f"tiling {in_shape} into {out_shape}")
+    reps = tuple(o // d if d else 0 for o, d in zip(out_shape, in_shape))
+
+    def run(inputs):
+        return [np.tile(inputs[0], reps)]
+    return run
+
+
+@register("FILL", oracle="TFLM", dtypes=("int8", "int32", "float32"))
+def prepare_fill(node: Node) -> Kernel:
+    """An output-shaped tensor filled with the scalar input 1."""
+    out = node.outputs[0]
+    shape, dtype = out.shape, _np(out)
+
+    def run(inputs):
+        return [np.full(shape, inputs[1].reshape(-1)[0], dtype=dtype)]
+    return run
+
+
+@register("ZEROS_LIKE", oracle="TFLM", dtypes=("int8", "int32", "int64", "float32"))
+def prepare_zeros_like(node: Node) -> Kernel:
+    """Zeros of the input's shape and type (raw 0, not the zero point, as TFLM)."""
+    out = node.outputs[0]
+    shape, dtype = out.shape, _np(out)
+
+    def run(inputs):
+        return [np.zeros(shape, dtype=dtype)]
+    return run
+
+
+@register("BROADCAST_TO", oracle="TFLM", dtypes=_ALL)
+def prepare_broadcast_to(node: Node) -> Kernel:
+    """Numpy broadcasting of the input to the output shape."""
+    shape = node.outputs[0].shape
+    try:
+        np.broadcast_shapes(node.inputs[0].shape, shape)
+    except ValueError:
+        raise unsupported(node, f"broadcasting {node.inputs[0].shape} to {shape}") from None
+
+    def run(inputs):
+        return [np.ascontiguousarray(np.broadcast_to(inputs[0], shape))]
+    return run
+
+
+# --------------------------------------------------------------------------- resizes
+
+def _resize_setup(node: Node) -> tuple[int, int, int, int, bool, bool]:
+    in_shape, out_shape = node.inputs[0].shape, node.outputs[0].shape
+    if len(in_shape) != 4:
+        raise unsupported(node, f"a rank-{len(in_shape)} input (TFLM resizes NHWC only)")
+    align = bool(node.attrs.get("align_corners", False))
+    half = bool(node.attrs.get("half_pixel_centers", False))
+    if align and half:
+        raise unsupported(node, "align_corners together with half_pixel_centers")
+    return in_shape[1], in_shape[2], out_shape[1], out_shape[2], align, half
+
+
+def _nearest_index(in_size: int, out_size: int, align: bool, half: bool) -> np.ndarray:
+    """TFLM ``GetNearestNeighbor`` for every output position, in float32 as TFLM does."""
+    f32 = np.float32
+    if align and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
+    pos = (np.arange(out_size, dtype=f32) + f32(0.5 if half else 0.0)) * scale
+    if align:
+        idx = np.sign(pos) * np.floor(np.abs(pos) + f32(0.5))   # TfLiteRound
+    else:
+        idx = np.floor(pos)
+    idx = np.minimum(idx.astype(np.int64), in_size - 1)
+    return np.maximum(idx, 0) if half else idx
+
+
+@register("RESIZE_NEAREST_NEIGHBOR", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+def prepare_resize_nearest_neighbor(node: Node) -> Kernel:
+    """Nearest-neighbour resize of NHWC with align_corners / half_pixel_centers."""
+    ih, iw, oh, ow, align, half = _resize_setup(node)
+    ys = _nearest_index(ih, oh, align, half)
+    xs = _nearest_index(iw, ow, align, half)
+
+    def run(inputs):
+        return [np.ascontiguousarray(inputs[0][:, ys][:, :, xs])]
+    return run
+
+
+def _bilinear_float_coords(in_size: int, out_size: int, align: bool, half: bool):
+    """(lower index, upper index, fraction) per output position, float32 as TFLM."""
+    f32 = np.float32
+    scale = f32(in_size) / f32(out_size)
+    if align and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    v = np.arange(out_size, dtype=f32)
+    pos = (v + f32(0.5)) * scale - f32(0.5) if half else v * scale
+    lo = np.maximum(np.floor(pos).astype(np.int64), 0)
+    hi = np.minimum(np.ceil(pos).astype(np.int64), in_size - 1)
+    return lo, hi, (pos - lo.astype(f32)).astype(f32)
+
+
+def _bilinear_int_coords(in_size: int, out_size: int, align: bool, half: bool):
+    """TFLM's 10-bit fixed-point (scaled position, lower, upper) per output position."""
+    if align and out_size > 1:
+        scale = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    else:
+        scale = ((1 << 10) * in_size + out_size // 2) // out_size
+    v = np.arange(out_size, dtype=np.int64)
+    pos = v * scale + scale // 2 - (1 << 9) if half else v * scale
+    trunc_div = np.where(pos >= 0, pos // 1024, -((-pos) // 1024))   # C division
+    lo = np.maximum(trunc_div, 0)
+    up = pos + 1023
+    hi = np.minimum(np.where(up >= 0, up // 1024, -((-up) // 1024)), in_size - 1)
+    return pos, lo, hi
+
+
+@register("RESIZE_BILINEAR", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_resize_bilinear(node: Node) -> Kernel:
+    """Bilinear resize; float32 interpolates in float, int8 in TFLM's 10-bit fixed point."""
+    ih, iw, oh, ow, align, half = _resize_setup(node)
+    dtype = node.outputs[0].dtype
+    if dtype == "float32":
+        y0, y1, fy = _bilinear_float_coords(ih, oh, align, half)
+        x0, x1, fx = _bilinear_float_coords(iw, ow, align, half)
+        one = np.float32(1)
+        wy0, wy1 = (one - fy)[:, None, None], fy[:, None, None]
+        wx0, wx1 = (one - fx)[None, :, None], fx[None, :, None]
+
+        def run_float(inputs):
+            x = inputs[0]
+            a, b = x[:, y0], x[:, y1]
+            y = (a[:, :, x0] * wy0 * wx0 + b[:, :, x0] * wy1 * wx0
+                 + a[:, :, x1] * wy0 * wx1 + b[:, :, x1] * wy1 * wx1)
+            return [y.astype(np.float32, copy=False)]
+        return run_float
+    if dtype != "int8":
+        raise unsupported(node, f"{dtype} data (TFLM resizes float32 and int8 bilinearly)")
+    py, y0, y1 = _bilinear_int_coords(ih, oh, align, half)
+    px, x0, x1 = _bilinear_int_coords(iw, ow, align, half)
+    dy1 = (py - 1024 * y0)[:, None, None]
+    dy0 = 1024 - dy1
+    dx1 = (px - 1024 * x0)[None, :, None]
+    dx0 = 1024 - dx1
+
+    def run_int8(inputs):
+        x = inputs[0].astype(np.int64)
+        a, b = x[:, y0], x[:, y1]
+        acc = (a[:, :, x0] * dy0 * dx0 + b[:, :, x0] * dy1 * dx0
+               + a[:, :, x1] * dy0 * dx1 + b[:, :, x1] * dy1 * dx1)
+        # TFLM (without TFLITE_SINGLE_ROUNDING): add +-2^19, divide truncating toward 0.
+        acc = acc + np.where(acc > 0, 1 << 19, -(1 << 19))
+        q = np.where(acc >= 0, acc >> 20, -((-acc) >> 20))
+        return [q.astype(np.int8)]
+    return run_int8
+
+
+# --------------------------------------------------------------------------- space <-> batch/depth
+
+def _block_params(node: Node, what: str) -> tuple[list[int], list[tuple[int, int]]]:
+    rank = len(node.inputs[0].shape)
+    if rank not in (3, 4):
+        raise unsupported(node, f"a rank-{rank} input (TFLM handles 3-D and 4-D)")
+    block = [int(b) for b in _const(node, 1, "block_shape").reshape(-1)]
+    pads = _const(node, 2, what).astype(np.int64).reshape(-1, 2)
+    if len(block) != rank - 2 or pads.shape[0] != rank - 2 or min(block) < 1:
+        raise unsupported(node, f"block shape {block} with {what} {pads.tolist()}")
+    return block, [(int(a), int(b)) for a, b in pads]
+
+
+@register("SPACE_TO_BATCH_ND", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_space_to_batch_nd(node: Node) -> Kernel:
+    """Zero-pad the spatial dims, then move block offsets into the batch dimension."""
+    block, pads = _block_params(node, "paddings")
+    in_shape, out = node.inputs[0].shape, node.outputs[0]
+    rank = len(in_shape)
+    padded = [in_shape[1 + i] + lo + hi for i, (lo, hi) in enumerate(pads)]
+    if any(p % b for p, b in zip(padded, block)):
+        raise unsupported(node, f"padded spatial size {padded} not a multiple of {block}")
+    inner = (slice(None),) + tuple(slice(lo, lo + in_shape[1 + i])
+                                   for i, (lo, _) in enumerate(pads)) + (slice(None),)
+    batch, depth = in_shape[0], in_shape[-1]
+    split = [batch]
+    for p, b in zip(padded, block):
+        split += [p // b, b]
+    split.append(depth)
+    # [B, H/bh, bh, W/bw, bw, C] -> [bh, bw, B, H/bh, W/bw, C]
+    perm = ([2, 4] if rank == 4 else [2]) + [0] + ([1, 3] if rank == 4 else [1]) + [rank + rank - 3]
+    dtype, shape = _np(out), out.shape
+    full = [batch] + padded + [depth]
+    fill = out.quant.zp0 if out.quant is not None and out.dtype == "int8" else 0
+
+    def run(inputs):
+        y = np.full(full, fill, dtype=dtype)  # LiteRT's pad value (TFLM's is uninitialised)
+        y[inner] = inputs[0]
+        return [np.ascontiguousarray(y.reshape(split).transpose(perm)).reshape(shape)]
+    return run
+
+
+@register("BATCH_TO_SPACE_ND", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_batch_to_space_nd(node: Node) -> Kernel:
+    """Move batch blocks back into the spatial dims, then crop."""
+    block, crops = _block_params(node, "crops")
+    in_shape, out = node.inputs[0].shape, node.outputs[0]
+    rank = len(in_shape)
+    nblk = int(np.prod(block))
+    if in_shape[0] % nblk:
+        raise unsupported(node, f"batch {in_shape[0]} not a multiple of block {block}")
+    batch, depth = in_shape[0] // nblk, in_shape[-1]
+    spatial = list(in_shape[1:-1])
+    # [bh, bw, B, H, W, C] -> [B, H, bh, W, bw, C]
+    split = block + [batch] + spatial + [depth]
+    perm = [rank - 2, rank - 1, 0, rank, 1, rank + 1] if rank == 4 else [1, 2, 0, 3]
+    full = [batch] + [s * b for s, b in zip(spatial, block)] + [depth]
+    crop = (slice(None),) + tuple(slice(lo, f - hi) for (lo, hi), f in zip(crops, full[1:-1])) \
+        + (slice(None),)
+    shape = out.shape
+
+    def run(inputs):
+        y = inputs[0].reshape(split).transpose(perm).reshape(full)
+        return [np.ascontiguousarray(y[crop]).reshape(shape)]
+    return run
+
+
+@register("SPACE_TO_DEPTH", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_space_to_depth(node: Node) -> Kernel:
+    """NHWC: each block x block patch becomes block*block*C channels."""
+    bs = int(node.attrs.get("block_size", 0))
+    n, h, w, c = node.inputs[0].shape
+    if bs < 1 or h % bs or w % bs:
+        raise unsupported(node, f"block size {bs} for spatial size {h}x{w}")
+    shape = node.outputs[0].shape
+
+    def run(inputs):
+        y = inputs[0].reshape(n, h // bs, bs, w // bs, bs, c).transpose(0, 1, 3, 2, 4, 5)
+        return [np.ascontiguousarray(y).reshape(shape)]
+    return run
+
+
+@register("DEPTH_TO_SPACE", oracle="TFLM", dtypes=("int8", "float32"))
+def prepare_depth_to_space(node: Node) -> Kernel:
+    """NHWC: block*block*C channels become a block x block spatial patch of C."""
+    bs = int(node.attrs.get("block_size", 0))
+    n, h, w, c = node.inputs[0].shape
+    if bs < 1 or c % (bs * bs):
+        raise unsupported(node, f"block size {bs} for {c} channels")
+    shape = node.outputs[0].shape
+
+    def run(inputs):
+        y = inputs[0].reshape(n, h, w, bs, bs, c // (bs * bs)).transpose(0, 1, 3, 2, 4, 5)
+        return [np.ascontiguousarray(y).reshape(shape)]
+    return run
