@@ -68,7 +68,7 @@ def const(name: str, array: Any, dtype: str | None = None, quant: Quant | None =
         if arr.dtype not in _IR_DTYPES:
             raise TypeError(f"const {name!r}: no IR dtype for numpy {arr.dtype}; pass dtype=")
         dtype = _IR_DTYPES[arr.dtype]
-    arr = np.ascontiguousarray(arr.astype(to_numpy(dtype), copy=False))
+    arr = np.array(arr, dtype=to_numpy(dtype), order="C")  # keeps 0-d (ascontiguousarray would not)
     return Value(name, arr.shape, dtype, quant=quant, data=arr)
 
 
