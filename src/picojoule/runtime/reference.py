@@ -65,6 +65,11 @@ class Interpreter:
         for v in self._variables:
             fill = v.quant.zp0 if v.quant is not None and v.dtype == "int8" else 0
             self._state[self._slot[id(v)]] = np.full(v.shape, fill, dtype=to_numpy(v.dtype))
+        # Kernels that keep state of their own (streaming signal ops) expose a reset().
+        for kernel, *_ in getattr(self, "_steps", ()):
+            reset = getattr(kernel, "reset", None)
+            if reset is not None:
+                reset()
 
     def check_inputs(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Validate ``inputs`` against the graph's inputs; return them as arrays."""
