@@ -135,17 +135,6 @@ def _arena_size(model: Model, data: bytes) -> int:
     return max(len(data) * 10, 4 * total + (256 << 10))
 
 
-class _Tflm(TflmSession):
-    """TflmSession with an explicit arena size (preserving all tensors)."""
-
-    def __init__(self, data: bytes, arena_size: int) -> None:
-        from tflite_micro.python.tflite_micro import runtime
-
-        self.interp = runtime.Interpreter.from_bytes(
-            data, arena_size=arena_size,
-            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
-
-
 def tflm_session(data: bytes, model: Model | None = None,
                  arena_size: int | None = None) -> TflmSession:
     """A TFLM session on ``data`` with an arena big enough for every tensor.
@@ -156,7 +145,7 @@ def tflm_session(data: bytes, model: Model | None = None,
     """
     if arena_size is None:
         arena_size = _arena_size(model if model is not None else loads(data), data)
-    return _Tflm(data, arena_size)
+    return TflmSession(data, preserve_all=True, arena_size=arena_size)
 
 
 def _refused(oracle: str, stage: str, exc: BaseException, printed: list[str]) -> OracleRefused:

@@ -32,20 +32,15 @@ class TflmSession:
             arena_size = max(len(data) * 10, 16 << 20)
         self.interp = runtime.Interpreter.from_bytes(data, arena_size=arena_size,
                                                      intrepreter_config=cfg)
+        import tflite  # the schema bindings, to count outputs without asking TFLM to fail
+
+        self.num_outputs = tflite.Model.GetRootAs(data, 0).Subgraphs(0).OutputsLength()
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         for i, x in enumerate(inputs):
             self.interp.set_input(x, i)
         self.interp.invoke()
-        outs = []
-        i = 0
-        while True:
-            try:
-                outs.append(np.array(self.interp.get_output(i), copy=True))
-            except Exception:  # noqa: BLE001 - the binding signals "no such output" this way
-                break
-            i += 1
-        return outs
+        return [np.array(self.interp.get_output(i), copy=True) for i in range(self.num_outputs)]
 
     def tensor(self, index: int, subgraph: int = 0) -> np.ndarray:
         return np.array(self.interp.GetTensor(index, subgraph)["tensor_data"], copy=True)

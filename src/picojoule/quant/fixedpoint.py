@@ -114,3 +114,16 @@ def multiply_by_quantized_multiplier_int64(
     total_shift = 15 - np.asarray(shift, np.int64)
     y = x * reduced + (np.int64(1) << (total_shift - 1))
     return wrap_int32(y >> total_shift)
+
+
+def sigmoid_table_uint16() -> np.ndarray:
+    """TFLite's ``sigmoid_table_uint16``, regenerated: 65536 * sigmoid(k / 24), k = 0..255,
+    raised by half the chord error at the segment midpoint (so linear interpolation between
+    entries is centred on the curve), rounded; the last entry is the saturation value 65535.
+    Verified entry for entry against TFLM's table."""
+    k = np.arange(256, dtype=np.float64)
+    s = lambda t: 65536.0 / (1.0 + np.exp(-t / 24.0))  # noqa: E731
+    chord_error = s(k + 0.5) - (s(k) + s(k + 1)) / 2
+    table = np.floor(s(k) + chord_error / 2 + 0.5).astype(np.int64)
+    table[255] = 65535
+    return table
