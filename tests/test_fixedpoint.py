@@ -70,3 +70,12 @@ def test_multiply_by_quantized_multiplier_double_rounding(x, real):
 def test_tflite_round_halves_away_from_zero():
     assert fp.tflite_round(np.array([0.5, 1.5, 2.5, -0.5, -2.5])).tolist() == [1, 2, 3, -1, -3]
     assert fp.tflite_round(2.5) == 3 and fp.tflite_round(-2.5) == -3
+
+
+@settings(max_examples=400, derandomize=True)
+@given(st.lists(I32, min_size=1, max_size=16), st.integers(min_value=0, max_value=2**31 - 1),
+       st.integers(min_value=-31, max_value=30))
+def test_fast_multiplier_equals_the_reference_form(xs, mult, shift):
+    x = np.array(xs, np.int64)
+    np.testing.assert_array_equal(fp.multiply_by_quantized_multiplier_fast(x, mult, shift),
+                                  fp.multiply_by_quantized_multiplier(x, mult, shift))

@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import click
-import numpy as np
+# The kernels multiply small matrices: BLAS threads only add contention. Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import click  # noqa: E402
+import numpy as np  # noqa: E402
 
 from picojoule.errors import InputError, PicojouleError
 

@@ -19,8 +19,8 @@ def dtype_range(dtype: str) -> tuple[int, int]:
 
 def quantize_scalar(value: float, scale: float, zero_point: int) -> int:
     """TFLite's ``Quantize(scale, zp, f)``: ``zp + round(f / scale)`` in float32, halves away."""
-    tmp = np.float32(value) / np.float32(scale)
-    return int(zero_point) + int(np.sign(tmp) * np.floor(np.abs(tmp) + np.float32(0.5)))
+    tmp = float(np.float32(value) / np.float32(scale))  # the division happens in float32
+    return int(zero_point) + int(np.trunc(tmp + np.copysign(0.5, tmp)))  # exact std::round
 
 
 def activation_range(node: Node, out: Value, act: str | None = None) -> tuple[int, int]:

@@ -101,6 +101,24 @@ def multiply_by_quantized_multiplier(
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
 
 
+def multiply_by_quantized_multiplier_fast(x: np.ndarray, mult: int, shift: int) -> np.ndarray:
+    """TFLM ``MultiplyByQuantizedMultiplier`` (double rounding) for one multiplier >= 0.
+
+    Same integers as multiply_by_quantized_multiplier (checked on random and
+    edge int32 values for shifts -31..30) in about a third of the numpy calls: with
+    ``mult >= 0`` both roundings are "half away from zero" on |x|, except that
+    SaturatingRoundingDoublingHighMul rounds negative halves toward zero.
+    """
+    x = np.asarray(x, np.int64)
+    if shift > 0:
+        x = wrap_int32(x << shift)
+    neg = x < 0
+    h = (np.abs(x) * mult + ((1 << 30) - neg)) >> 31
+    if shift < 0:
+        h = (h + (1 << (-shift - 1))) >> -shift
+    return np.where(neg, -h, h)
+
+
 def multiply_by_quantized_multiplier_int64(
     x: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int
 ) -> np.ndarray:
