@@ -1,0 +1,125 @@
+"""The command line: the documented surface, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from oracles import SHARED_MODELS, TflmSession
+from picojoule.cli import main
+
+KWS = SHARED_MODELS / "mlperf_tiny/kws_dscnn_int8.tflite"
+VELA = SHARED_MODELS / "tflm/person_detect_vela.tflite"
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, needle: str) -> None:
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+def test_inspect_json_reports_macs_from_manifest(capsys):
+    code, out, _ = run_cli(capsys, "inspect", KWS, "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["macs"] == 2_656_768  # ../shared/models/MANIFEST.md
+    assert info["op_counts"]["CONV_2D"] == 5
+    assert info["inputs"][0]["shape"] == [1, 49, 10, 1] and info["inputs"][0]["dtype"] == "int8"
+    assert sum(o["macs"] for o in info["ops"]) == info["macs"]
+
+
+def test_inspect_text(capsys):
+    code, out, _ = run_cli(capsys, "inspect", KWS)
+    assert code == 0 and "MACs: 2,656,768" in out and "DEPTHWISE_CONV_2D" in out
+
+
+def test_run_writes_outputs_equal_to_tflm(capsys, tmp_path):
+    x = np.random.default_rng(5).integers(-128, 128, (1, 49, 10, 1), dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    out_path = tmp_path / "out.npz"
+    code, out, _ = run_cli(capsys, "run", KWS, "--input", tmp_path / "x.npy", "--output", out_path,
+                           "--json", "--repeat", "3")
+    assert code == 0
+    report = json.loads(out)
+    assert report["outputs"]["output_0"] == {"shape": [1, 12], "dtype": "int8"}
+    assert report["latency_ms"]["median"] > 0 and report["latency_ms"]["repeat"] == 3
+    got = np.load(out_path)["output_0"]
+    np.testing.assert_array_equal(got, TflmSession(KWS, preserve_all=False).run([x])[0])
+
+
+def test_run_wrong_shape_and_dtype(capsys, tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((1, 49, 10), np.int8))
+    code, _, err = run_cli(capsys, "run", KWS, "--input", tmp_path / "bad.npy")
+    assert_one_line_error(code, err, "expected int8[1, 49, 10, 1], got int8[1, 49, 10]")
+    np.save(tmp_path / "f.npy", np.zeros((1, 49, 10, 1), np.float32))
+    code, _, err = run_cli(capsys, "run", KWS, "--input", tmp_path / "f.npy")
+    assert_one_line_error(code, err, "got float32[1, 49, 10, 1]")
+    code, _, err = run_cli(capsys, "run", KWS, "--input", tmp_path / "f.npy", "--input",
+                           tmp_path / "f.npy")
+    assert_one_line_error(code, err, "takes 1 input(s), got 2")
+
+
+def test_bad_files(capsys, tmp_path):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 64)
+    code, _, err = run_cli(capsys, "inspect", junk)
+    assert_one_line_error(code, err, "not a model")
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(KWS.read_bytes()[:5000])
+    code, _, err = run_cli(capsys, "run", cut)
+    assert_one_line_error(code, err, "truncated or corrupted")
+    code, _, err = run_cli(capsys, "run", tmp_path / "nope.tflite")
+    assert_one_line_error(code, err, "no such file")
+    bad_npy = tmp_path / "x.npy"
+    bad_npy.write_text("not numpy")
+    code, _, err = run_cli(capsys, "run", KWS, "--input", bad_npy)
+    assert_one_line_error(code, err, "not a readable .npy")
+
+
+def test_npu_only_model_says_so(capsys):
+    code, _, err = run_cli(capsys, "run", VELA)
+    assert_one_line_error(code, err, "needs an Ethos-U NPU")
+
+
+def test_output_into_missing_folder_writes_nothing(capsys, tmp_path):
+    target = tmp_path / "missing" / "out.npz"
+    code, _, err = run_cli(capsys, "run", KWS, "--output", target)
+    assert_one_line_error(code, err, "does not exist")
+    assert not target.parent.exists()
+
+
+def test_usage_errors_exit_2(capsys):
+    code, _, err = run_cli(capsys, "run", KWS, "--repeat", "0")
+    assert code == 2 and err.startswith("error: ")
+    code, _, err = run_cli(capsys, "frobnicate")
+    assert code == 2
+
+
+@pytest.mark.parametrize("cmd", [["--help"], ["run", "--help"], ["inspect", "--help"]])
+def test_help(capsys, cmd):
+    code, out, _ = run_cli(capsys, *cmd)
+    assert code == 0 and "Usage" in out
+
+
+def test_unknown_op_is_named(capsys, tmp_path):
+    from opkit import q, single_op_model, tensor
+    from picojoule.exporters.tflite import save
+
+    x = tensor("x", [1, 4], "int8", q(0.1, 0))
+    y = tensor("y", [1, 4], "int8", q(0.1, 0))
+    path = tmp_path / "custom.tflite"
+    save(single_op_model("CUSTOM:MyMagicOp", [x], [y], {"custom_options": b""}), path)
+    code, _, err = run_cli(capsys, "run", path)
+    assert_one_line_error(code, err, "op CUSTOM:MyMagicOp")
+    code, out, _ = run_cli(capsys, "inspect", path)  # inspecting needs no kernel
+    assert code == 0 and "CUSTOM:MyMagicOp" in out
