@@ -30,5 +30,6 @@ def ops_markdown() -> str:
         "|---|---|---|---|",
     ]
     for op, dts, oracle, doc in rows:
-        lines.append(f"| {op} | {dts} | {oracle} | {doc.replace('|', '/')} |")
+        cells = [c.replace("|", "\\|") for c in (op, dts, oracle, doc)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
