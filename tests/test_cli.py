@@ -123,3 +123,13 @@ def test_unknown_op_is_named(capsys, tmp_path):
     assert_one_line_error(code, err, "op CUSTOM:MyMagicOp")
     code, out, _ = run_cli(capsys, "inspect", path)  # inspecting needs no kernel
     assert code == 0 and "CUSTOM:MyMagicOp" in out
+
+
+def test_targets_lists_the_catalogue(capsys):
+    code, out, _ = run_cli(capsys, "targets", "--json")
+    assert code == 0
+    names = {t["name"] for t in json.loads(out)}
+    assert {"stm32l4r5", "stm32h743", "stm32h7a3", "stm32u385", "rp2040", "nrf52840",
+            "esp32s3", "esp32c3", "ra8d1"} <= names
+    code, out, _ = run_cli(capsys, "targets")
+    assert code == 0 and "stm32l4r5" in out and "Cortex-M4" in out

@@ -30,7 +30,9 @@ EXIT_USER, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    # Piped output (CI logs, files) gets a readable width instead of rich's 80 columns.
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
+    return Console(highlight=False, width=width)
 
 
 def _load(path: str):
@@ -235,6 +237,45 @@ def ops(markdown: bool) -> None:
         table.add_column(col)
     for row in ops_rows():
         table.add_row(*row)
+    _console().print(table)
+
+
+# -- targets --------------------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--markdown", is_flag=True, help="Print the catalogue as Markdown (docs/targets.md).")
+def targets(as_json: bool, markdown: bool) -> None:
+    """The microcontrollers and NPUs picojoule knows (pass a name or your own TOML file)."""
+    from picojoule.targets import list_targets, load_target, targets_markdown
+
+    if markdown:
+        click.echo(targets_markdown(), nl=False)
+        return
+    rows = []
+    for name in list_targets():
+        t = load_target(name)
+        ram = t.total_ram_bytes()
+        rows.append({
+            "name": t.name, "display_name": t.display_name, "core": t.core.name,
+            "max_mhz": t.core.max_mhz, "dsp": t.core.dsp, "fpu": t.core.fpu, "mve": t.core.mve,
+            "ram_bytes": ram, "flash_bytes": t.flash.size if t.flash else None,
+            "npu": t.npu.name if t.npu else None,
+        })
+    if as_json:
+        _dump_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(caption="picojoule targets --json for chip names; docs/targets.md for sources")
+    for col, just in (("name", "left"), ("core", "left"), ("MHz", "right"), ("DSP", "left"),
+                      ("FPU", "left"), ("MVE", "left"), ("RAM KiB", "right"),
+                      ("flash KiB", "right"), ("NPU", "left")):
+        table.add_column(col, justify=just, no_wrap=True)
+    for r in rows:
+        flash = f"{r['flash_bytes'] // 1024:,}" if r["flash_bytes"] else "-"
+        table.add_row(r["name"], r["core"], f"{r['max_mhz']:g}", "yes" if r["dsp"] else "-",
+                      r["fpu"] or "-", r["mve"] or "-", f"{r['ram_bytes'] // 1024:,}", flash,
+                      r["npu"] or "-")
     _console().print(table)
 
 

@@ -822,9 +822,12 @@ def prepare_elu(node: Node):
 _SQRT_2_OVER_PI = F32(2.0 / math.sqrt(math.pi) * math.sqrt(0.5))
 
 
-def _gelu_exact(v: np.ndarray) -> np.ndarray:
-    from scipy.special import erfc  # float64 erfc, rounded to float32 like erfcf
+#: float64 erfc elementwise (rounded to float32 below, like C's erfcf); numpy has no erf.
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
+
+def _gelu_exact(v: np.ndarray) -> np.ndarray:
+    erfc = _erfc
     arg = (v * F32(-math.sqrt(0.5))).astype(F32)
     return (F32(0.5) * v * erfc(arg.astype(np.float64)).astype(F32)).astype(F32)
 
