@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from picojoule.errors import ModelFormatError
+from picojoule.importers._files import read_model_file
 from picojoule.ir import Graph, Model, Node, Quant, Value
 
 try:  # the generated schema bindings print nothing on import, but are large
@@ -103,16 +104,7 @@ def _decode_options(table: Any, cls_name: str) -> dict[str, Any]:
 
 def load(path: str | Path) -> Model:
     """Read the ``.tflite`` file at ``path``."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ModelFormatError(f"{path}: is a directory, not a model file") from None
-    except OSError as exc:
-        raise ModelFormatError(f"{path}: cannot read ({exc.strerror})") from None
-    return loads(data, source=str(path))
+    return loads(read_model_file(path), source=str(path))
 
 
 def loads(data: bytes, source: str = "<bytes>") -> Model:
