@@ -130,20 +130,12 @@ def _read_input(path: str) -> np.ndarray:
 
 
 def _write_npz_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``path`` whole or not at all (a temporary file renamed into place)."""
-    target = Path(path)
-    if target.is_dir():
-        raise PicojouleError(f"{path}: is a directory")
-    if not target.parent.exists():
-        raise PicojouleError(f"{path}: folder {str(target.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".picojoule-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the arrays to ``path`` whole or not at all."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _write_atomically(path, buf.getvalue())
 
 
 @cli.command()
@@ -240,6 +232,141 @@ def ops(markdown: bool) -> None:
     _console().print(table)
 
 
+# -- analyze / plan -------------------------------------------------------------------------
+def _target(name: str):
+    from picojoule.targets import load_target
+
+    return load_target(name)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", "target_name", required=True, metavar="T",
+              help="A target name (see 'picojoule targets') or a target TOML file.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def analyze(model: str, target_name: str, as_json: bool) -> None:
+    """Whether MODEL fits target T: RAM, flash, MACs, per-op table and a verdict.
+
+    Exits with status 1 when the model does not fit, after printing the report.
+    """
+    from picojoule.analysis.analyze import analyze as run_analysis
+
+    report = run_analysis(_load(model), _target(target_name))
+    if as_json:
+        _dump_json(report)
+    else:
+        _print_analysis(report)
+    if not report["fits"]:
+        click.get_current_context().exit(EXIT_USER)
+
+
+def _print_analysis(r: dict) -> None:
+    from rich.table import Table
+
+    con = _console()
+    con.print(f"[bold]{r['model']}[/bold] on [bold]{r['target']}[/bold] ({r['target_display_name']})")
+    ops = Table(title="Per op", title_justify="left")
+    for col, just in (("#", "right"), ("op", "left"), ("MACs", "right"), ("live RAM B", "right"),
+                      ("scratch B", "right"), ("runs", "left")):
+        ops.add_column(col, justify=just)
+    for o in r["ops"]:
+        ops.add_row(str(o["step"]), o["op"], f"{o['macs']:,}", f"{o['live_bytes']:,}",
+                    f"{o['scratch_bytes']:,}", o["mode"])
+    con.print(ops)
+    regs = Table(title="RAM regions (fastest first)", title_justify="left")
+    for col, just in (("region", "left"), ("speed", "left"), ("used B", "right"),
+                      ("capacity B", "right"), ("overflow B", "right")):
+        regs.add_column(col, justify=just)
+    for g in r["regions"]:
+        regs.add_row(g["name"], g["speed"], f"{g['used']:,}", f"{g['capacity']:,}",
+                     f"{g['overflow_bytes']:,}" if g["overflow_bytes"] else "-")
+    con.print(regs)
+    ram, fl = r["ram"], r["flash"]
+    con.print(f"MACs: {r['macs']:,}")
+    con.print(f"RAM: {ram['total_bytes']:,} B = arena {ram['arena_bytes']:,} (lower bound "
+              f"{ram['lower_bound_arena_bytes']:,}) + state {ram['outside_arena_bytes']:,} + "
+              f"stack ~{ram['stack_bytes_estimate']:,} (estimate)")
+    cap = f"{fl['capacity_bytes']:,}" if fl["capacity_bytes"] is not None else "unknown"
+    con.print(f"flash: {fl['total_bytes']:,} of {cap} B = weights {fl['weights_bytes']:,} + "
+              f"requantization {fl['requant_bytes']:,} + code ~{fl['code_bytes_estimate']:,} "
+              f"(estimate)")
+    for w in r["warnings"]:
+        con.print(f"[yellow]warning:[/yellow] {w}")
+    if r["fits"]:
+        con.print("[bold green]verdict: fits[/bold green]")
+    else:
+        con.print(f"[bold red]verdict: {r['verdict']}[/bold red]")
+        for tip in r["suggestions"]:
+            con.print(f"  suggestion: {tip}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", "target_name", default=None, metavar="T",
+              help="Plan into T's RAM regions (default: one unlimited region).")
+@click.option("--png", metavar="PLAN.png", help="Also draw the timeline as a picture.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def plan(model: str, target_name: str | None, png: str | None, as_json: bool) -> None:
+    """The memory timeline of MODEL: where each tensor lives, step by step."""
+    from picojoule.planner import plan_memory
+
+    m = _load(model)
+    regions = None
+    if target_name:
+        from picojoule.analysis.analyze import STACK_ESTIMATE_BYTES, _regions
+
+        regions = _regions(_target(target_name), STACK_ESTIMATE_BYTES)
+    p = plan_memory(m, regions=regions)
+    if png:
+        from picojoule.report.plot import plan_png
+
+        _write_atomically(png, plan_png(p, title=f"{Path(model).name}"
+                                         + (f" on {target_name}" if target_name else "")))
+    if as_json:
+        _dump_json(_plan_json(p))
+        return
+    con = _console()
+    con.print(p.render(width=72), markup=False, highlight=False)
+    con.print(f"arena {p.arena_bytes:,} B (lower bound {p.lower_bound_bytes:,} B for this order, "
+              f"{p.order_method} order); total RAM {p.total_bytes:,} B")
+    for name, over in p.overflow.items():
+        con.print(f"[bold red]region {name} overflows by {over:,} bytes[/bold red]")
+    if png:
+        con.print(f"picture written to {png}")
+
+
+def _plan_json(p) -> dict:
+    tensors = []
+    for v in p.graph.values():
+        slot = p.slots.get(id(v))
+        if slot is None:
+            continue
+        b = p.buffers[slot.buffer]
+        tensors.append({"name": v.name, "region": slot.region, "offset": slot.offset,
+                        "bytes": slot.nbytes, "first_step": b.first, "last_step": b.last})
+    return {"arena_bytes": p.arena_bytes, "lower_bound_arena_bytes": p.lower_bound_bytes,
+            "total_bytes": p.total_bytes, "order": p.order_method,
+            "regions": [{"name": r.name, "used": r.used} for r in p.regions],
+            "overflow": p.overflow, "tensors": tensors, "ops": p.op_table()}
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write ``path`` whole or not at all."""
+    target = Path(path)
+    if target.is_dir():
+        raise PicojouleError(f"{path}: is a directory")
+    if not target.parent.exists():
+        raise PicojouleError(f"{path}: folder {str(target.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".picojoule-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 # -- targets --------------------------------------------------------------------------------
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -298,8 +425,8 @@ def demo() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI, turning every failure into one line and an exit code."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="picojoule",
-                 standalone_mode=False)
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="picojoule",
+                        standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
         return EXIT_USER
@@ -318,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"error: internal error ({type(exc).__name__}: {exc}); "
                    f"set PICOJOULE_DEBUG=1 for a traceback", err=True)
         return EXIT_INTERNAL
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def console_main() -> None:
