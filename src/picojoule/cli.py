@@ -283,9 +283,9 @@ def _print_analysis(r: dict) -> None:
     con.print(regs)
     ram, fl = r["ram"], r["flash"]
     con.print(f"MACs: {r['macs']:,}")
-    con.print(f"RAM: {ram['total_bytes']:,} B = arena {ram['arena_bytes']:,} (lower bound "
-              f"{ram['lower_bound_arena_bytes']:,}) + state {ram['outside_arena_bytes']:,} + "
-              f"stack ~{ram['stack_bytes_estimate']:,} (estimate)")
+    con.print(f"RAM: {ram['total_with_stack_bytes']:,} B = arena {ram['arena_bytes']:,} (lower "
+              f"bound {ram['lower_bound_arena_bytes']:,}) + state {ram['outside_arena_bytes']:,} "
+              f"+ stack ~{ram['stack_bytes_estimate']:,} (estimate)")
     cap = f"{fl['capacity_bytes']:,}" if fl["capacity_bytes"] is not None else "unknown"
     con.print(f"flash: {fl['total_bytes']:,} of {cap} B = weights {fl['weights_bytes']:,} + "
               f"requantization {fl['requant_bytes']:,} + code ~{fl['code_bytes_estimate']:,} "

@@ -131,7 +131,8 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
     capacity = sum(r.size for r in target.regions_fast_first(arena_only=True))
     for name, over in plan.overflow.items():
         problems.append(f"RAM region {name} overflows by {over:,} bytes (the model needs "
-                        f"{plan.total_bytes + stack:,} B of RAM; {target.name}'s arena regions "
+                        f"{plan.total_bytes + stack:,} B of RAM with its stack; {target.name}'s "
+                        f"arena regions "
                         f"hold {capacity:,} B)")
     if not plan.regions:
         problems.append(f"{target.name} has no RAM region that can hold the arena")
@@ -161,7 +162,10 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
             "outside_arena_bytes": plan.outside_bytes,
             "stack_bytes_estimate": stack,
             "stack_source": STACK_SOURCE,
-            "total_bytes": plan.total_bytes + stack,
+            # What the model's data needs (arena + state kept outside it), comparable with
+            # TFLM's arena figure, which holds no stack either.
+            "total_bytes": plan.total_bytes,
+            "total_with_stack_bytes": plan.total_bytes + stack,
             "execution_order": plan.order_method,
         },
         "flash": dict(flash, capacity_bytes=cap_flash),
