@@ -133,3 +133,21 @@ def test_targets_lists_the_catalogue(capsys):
             "esp32s3", "esp32c3", "ra8d1"} <= names
     code, out, _ = run_cli(capsys, "targets")
     assert code == 0 and "stm32l4r5" in out and "Cortex-M4" in out
+
+
+def test_run_backend_c_matches_reference(capsys, tmp_path):
+    ref, c = tmp_path / "ref.npz", tmp_path / "c.npz"
+    assert run_cli(capsys, "run", KWS, "--output", ref, "--random-seed", "3")[0] == 0
+    assert run_cli(capsys, "run", KWS, "--backend", "c", "--output", c, "--random-seed", "3")[0] == 0
+    np.testing.assert_array_equal(np.load(ref)["output_0"], np.load(c)["output_0"])
+
+
+def test_compile_writes_a_library_and_refuses_unsupported_ops_cleanly(capsys, tmp_path):
+    out = tmp_path / "kws"
+    code, stdout, _ = run_cli(capsys, "compile", KWS, "--target", "stm32l4r5", "-o", out)
+    assert code == 0 and (out / "kws_dscnn_int8.h").exists() and (out / "Makefile").exists()
+    bad = tmp_path / "lstm"
+    code, _, err = run_cli(capsys, "compile", SHARED_MODELS / "tflm/trained_lstm_int8.tflite",
+                           "--target", "cortex-m4", "-o", bad)
+    assert_one_line_error(code, err, "not supported")
+    assert not bad.exists()  # nothing half-written

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from picojoule.errors import InputError, PicojouleError
 
 EXIT_USER, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+BACKENDS = ["reference", "c", "qemu-m4", "qemu-m7"]
 
 
 def _console():
@@ -145,8 +146,10 @@ def _write_npz_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
 @click.option("--random-seed", type=int, default=0, show_default=True,
               help="Seed for random inputs when --input is not given.")
 @click.option("--output", metavar="OUT.npz", help="Save outputs as output_0, output_1, ...")
-@click.option("--backend", type=click.Choice(["reference"]), default="reference",
-              show_default=True, help="What executes the model.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="reference",
+              show_default=True,
+              help="What executes the model: the numpy reference, the generated C on this "
+                   "host, or the generated firmware on an emulated Cortex-M (QEMU).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Run N times and report the median milliseconds per inference.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -156,18 +159,39 @@ def run(model: str, inputs: tuple[str, ...], random_seed: int, output: str | Non
     from picojoule.runtime import Interpreter, random_inputs
 
     m = _load(model)
-    interp = Interpreter(m)
+    interp = Interpreter(m)  # validates inputs and ops for every backend
     g = m.main
     if inputs:
         feeds = [_read_input(p) for p in inputs]
     else:
         feeds = random_inputs(g, random_seed)
     interp.check_inputs(feeds)
+    device: dict[str, Any] = {}
+    if backend == "reference":
+        execute = interp.run
+    elif backend == "c":
+        from picojoule.backends import host
+
+        execute = host.build(m).run
+    else:
+        from picojoule.backends import qemu
+
+        missing = qemu.toolchain_missing()
+        if missing:
+            raise PicojouleError(f"backend {backend}: {missing}")
+        firmware = qemu.build(m, backend)
+
+        def execute(x):
+            outs_, instructions = firmware.run(x)
+            device["instructions"] = instructions
+            return outs_
+
+        device.update(firmware.sizes, model_part_sizes=firmware.model_sizes)
     times = []
     outs: list[np.ndarray] = []
     for k in range(repeat):
         t0 = time.perf_counter()
-        result = interp.run(feeds)
+        result = execute(feeds)
         times.append((time.perf_counter() - t0) * 1e3)
         if k == 0:
             outs = [np.array(o, copy=True) for o in result]
@@ -182,9 +206,14 @@ def run(model: str, inputs: tuple[str, ...], random_seed: int, output: str | Non
             "inputs": "files" if inputs else {"random_seed": random_seed},
             "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in named.items()},
             "latency_ms": latency,
+            **device,
         })
         return
     _print_outputs(model, backend, named, g, latency, output)
+    if device:
+        _console().print(f"emulated: {device['instructions']:,} instructions per inference; "
+                         f"firmware text {device['text']:,} B, data {device['data']:,} B, "
+                         f"bss {device['bss']:,} B (latency above is host wall time)")
 
 
 def _print_outputs(model: str, backend: str, named: dict[str, np.ndarray], g: Any,
@@ -230,6 +259,44 @@ def ops(markdown: bool) -> None:
     for row in ops_rows():
         table.add_row(*row)
     _console().print(table)
+
+
+# -- compile ------------------------------------------------------------------------------
+def _codegen_target(name: str) -> str:
+    """A catalogue target (stm32l4r5) or a core name (cortex-m4, host) -> codegen target."""
+    from picojoule.backends.c.generator import TARGETS
+    from picojoule.targets import TargetError
+
+    key = name.lower()
+    if key in TARGETS or f"cortex-{key}" in TARGETS:
+        return key
+    try:
+        core = _target(name).core
+    except TargetError:
+        raise PicojouleError(f"unknown target {name!r}: give a catalogue target (see 'picojoule "
+                             f"targets') or one of {', '.join(TARGETS)}") from None
+    cand = core.name.lower().replace("+", "plus")
+    return cand if cand in TARGETS else "host"  # other ISAs get portable C
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", "target_name", required=True, metavar="T",
+              help="A catalogue target (stm32l4r5 ...), a core (cortex-m4 ...) or host.")
+@click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
+              help="Folder for the generated library (created).")
+@click.option("--name", default=None, help="C identifier prefix (default: the model's file name).")
+@click.option("--dsp/--no-dsp", default=None, help="Force SMLAD kernels on or off.")
+def compile(model: str, target_name: str, out_dir: str, name: str | None,
+            dsp: bool | None) -> None:
+    """Generate a dependency-free C99 library for MODEL into DIR."""
+    from picojoule.backends.c import compile_model
+
+    m = _load(model)
+    gen = compile_model(m, out_dir, target=_codegen_target(target_name), name=name, dsp=dsp)
+    con = _console()
+    con.print(f"wrote {len(gen.files)} files to {out_dir}: {', '.join(sorted(gen.files))}")
+    con.print(f"arena {gen.arena_size:,} B (static), constants {gen.const_bytes:,} B (flash)")
 
 
 # -- analyze / plan -------------------------------------------------------------------------

@@ -1,0 +1,552 @@
+"""C99 code generation: a picojoule model -> a self-contained library folder.
+
+The folder holds ``<name>.h`` (the API, I/O shapes, dtypes and quantization constants),
+``<name>.c`` (weights and parameter blocks as ``const`` data, the static arena and
+``<name>_invoke``), the kernel sources the model uses (copied from ``kernels/``), an
+example ``main.c``, a ``Makefile`` and a ``CMakeLists.txt``. Everything float -> fixed
+point (multipliers, shifts, folded offsets, tables) happens here, in Python, with the
+same formulas as the reference interpreter, so the C code only does integer arithmetic.
+
+The generated code uses only ``<stdint.h>`` and ``<string.h>``, never allocates and has no
+mutable global state besides the arena.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from picojoule.errors import PicojouleError, UnsupportedOpError
+from picojoule.backends.c import planner
+from picojoule.ir import Model, Node, Value
+
+KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
+
+#: C element type of each IR dtype the generated code handles.
+CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float",
+          "uint8": "uint8_t"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A compilation target: compiler flags and whether DSP (SMLAD) kernels pay off."""
+
+    name: str
+    dsp: bool
+    cc: str
+    cpu_flags: tuple[str, ...] = ()
+
+
+TARGETS: dict[str, Target] = {
+    "host": Target("host", False, "cc"),
+    "cortex-m0plus": Target("cortex-m0plus", False, "arm-none-eabi-gcc",
+                            ("-mcpu=cortex-m0plus", "-mthumb")),
+    "cortex-m4": Target("cortex-m4", True, "arm-none-eabi-gcc",
+                        ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")),
+    "cortex-m7": Target("cortex-m7", True, "arm-none-eabi-gcc",
+                        ("-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16")),
+    "cortex-m33": Target("cortex-m33", True, "arm-none-eabi-gcc",
+                         ("-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=hard",
+                          "-mfpu=fpv5-sp-d16")),
+    "cortex-m55": Target("cortex-m55", True, "arm-none-eabi-gcc",
+                         ("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard")),
+}
+
+WARN_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
+
+
+def get_target(name: str) -> Target:
+    key = name.lower().replace("_", "-")
+    key = {"m0+": "cortex-m0plus", "cortex-m0+": "cortex-m0plus"}.get(key, key)
+    if key in TARGETS:
+        return TARGETS[key]
+    if "cortex-" + key in TARGETS:
+        return TARGETS["cortex-" + key]
+    raise PicojouleError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}")
+
+
+# --------------------------------------------------------------------------- emission
+@dataclass
+class Emitted:
+    """What an emitter contributes for one node.
+
+    ``call`` is a C statement with ``{in0}``, ``{out0}``, ``{scratch}`` ... placeholders that
+    the generator replaces with arena pointers once the memory plan is known.
+    """
+
+    call: str
+    scratch: int = 0
+    sources: tuple[str, ...] = ()
+    #: RESHAPE-like nodes: the output aliases input 0 (no code when the plan agrees).
+    alias: bool = False
+
+
+class Context:
+    """Per-model state the emitters use: constant arrays and parameter blocks."""
+
+    def __init__(self, name: str, target: Target, dsp: bool) -> None:
+        self.name = name
+        self.target = target
+        self.dsp = dsp
+        self.decls: list[str] = []
+        self._count = 0
+        self.const_bytes = 0
+
+    def _ident(self, base: str) -> str:
+        self._count += 1
+        return f"{self.name}_{base}_{self._count}"
+
+    def array(self, base: str, ctype: str, values: np.ndarray) -> str:
+        """Emit a ``static const`` array; return its C name."""
+        ident = self._ident(base)
+        flat = np.asarray(values).reshape(-1)
+        if ctype == "float":
+            items = [_c_float(float(v)) for v in flat.astype(np.float32)]
+        else:
+            items = [str(int(v)) for v in flat.tolist()] if flat.size < 64 else \
+                flat.astype(np.int64).astype(str).tolist()
+            if ctype == "int32_t":
+                items = [_c_int32(int(s)) for s in items]
+            elif ctype == "int64_t":
+                items = [s + "LL" for s in items]
+        lines = [", ".join(items[i:i + 24]) for i in range(0, len(items), 24)]
+        body = ",\n    ".join(lines) if lines else "0"
+        self.decls.append(f"static const {ctype} {ident}[{max(len(items), 1)}] PJ_ALIGNED4 = {{\n"
+                          f"    {body}\n}};\n")
+        self.const_bytes += flat.size * np.dtype(_NP_OF_C[ctype]).itemsize
+        return ident
+
+    def params(self, ctype: str, fields: dict[str, object]) -> str:
+        """Emit a ``static const`` parameter block (designated-initializer free, C99)."""
+        ident = self._ident("p")
+        body = ",\n    ".join(f"/* {k} */ {_c_field(v)}" for k, v in fields.items())
+        self.decls.append(f"static const {ctype} {ident} = {{\n    {body}\n}};\n")
+        return ident
+
+
+_NP_OF_C = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32,
+            "uint8_t": np.uint8, "int64_t": np.int64}
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a C comment (tensor names are arbitrary strings)."""
+    return " ".join(str(text).replace("*/", "* /").replace("/*", "/ *").split())
+
+
+def _c_int32(v: int) -> str:
+    # -2147483648 is not an int literal in C: write it as an expression.
+    return "(-2147483647 - 1)" if v == -(1 << 31) else str(v)
+
+
+def _c_float(v: float) -> str:
+    """An exact C99 float literal (hexadecimal)."""
+    if np.isnan(v):
+        raise PicojouleError("NaN constant in generated code")
+    if np.isinf(v):
+        raise PicojouleError("infinite constant in generated code")
+    return float(v).hex() + "f" if v != 0 else "0.0f"
+
+
+def _c_field(v: object) -> str:
+    if v is None:
+        return "0"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (list, tuple)):
+        return "{" + ", ".join(_c_field(x) for x in v) + "}"
+    if isinstance(v, float):
+        return _c_float(v)
+    return _c_int32(int(v))
+
+
+EmitFn = Callable[[Context, Node], Emitted]
+EMITTERS: dict[str, EmitFn] = {}
+
+
+def emitter(*ops: str) -> Callable[[EmitFn], EmitFn]:
+    def deco(fn: EmitFn) -> EmitFn:
+        for op in ops:
+            EMITTERS[op] = fn
+        return fn
+    return deco
+
+
+def unsupported(node: Node, what: str) -> UnsupportedOpError:
+    return UnsupportedOpError(f"C backend: {node.op} (node {node.name!r}): {what} is not supported")
+
+
+# --------------------------------------------------------------------------- generation
+def c_identifier(name: str) -> str:
+    ident = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_").lower() or "model"
+    return ident if not ident[0].isdigit() else "m_" + ident
+
+
+@dataclass
+class Generated:
+    """The result of :func:`generate`: file contents plus facts for backends and reports."""
+
+    name: str
+    target: Target
+    files: dict[str, str]
+    sources: list[str]
+    arena_size: int
+    const_bytes: int
+    inputs: list[Value]
+    outputs: list[Value]
+    dsp: bool
+    meta: dict = field(default_factory=dict)
+
+
+def generate(model: Model, name: str = "model", target: str | Target = "host",
+             dsp: bool | None = None) -> Generated:
+    """Generate the library's files (in memory). ``dsp`` forces the SMLAD data layout on
+    or off (default: the target's choice); the DSP kernels run anywhere (portable C
+    emulates SMLAD where the core lacks it), which lets the host test that layout."""
+    from picojoule.backends.c import emitters  # noqa: F401  (registers the emitters)
+
+    tgt = target if isinstance(target, Target) else get_target(target)
+    use_dsp = tgt.dsp if dsp is None else dsp
+    if len(model.graphs) != 1:
+        raise UnsupportedOpError(f"C backend: models with {len(model.graphs)} subgraphs are "
+                                 "not supported (control flow)")
+    g = model.main
+    name = c_identifier(name)
+    ctx = Context(name, tgt, use_dsp)
+    for v in g.values():
+        if v.variable:
+            raise UnsupportedOpError(f"C backend: variable (state) tensor {v.name!r} is not "
+                                     "supported")
+    for v in [*g.inputs, *g.outputs]:
+        if v.dtype not in CTYPES:
+            raise UnsupportedOpError(f"C backend: graph I/O {v.name!r} of type {v.dtype} is "
+                                     "not supported")
+        if v.is_const:
+            raise UnsupportedOpError(f"C backend: constant graph I/O {v.name!r} is not "
+                                     "supported")
+    missing = sorted({n.op for n in g.nodes if n.op not in EMITTERS})
+    if missing:
+        raise UnsupportedOpError(f"C backend: unsupported op(s): {', '.join(missing)}")
+
+    emitted = [EMITTERS[n.op](ctx, n) for n in g.nodes]
+
+    # ---- memory plan: tensors (reshape outputs alias their inputs) and scratch
+    root: dict[int, Value] = {}
+
+    def find(v: Value) -> Value:
+        while id(v) in root:
+            v = root[id(v)]
+        return v
+
+    graph_io = {id(v) for v in [*g.inputs, *g.outputs]}
+    for node, em in zip(g.nodes, emitted):
+        x, y = node.inputs[0], node.outputs[0]
+        if em.alias and not (x.is_const or (id(x) in graph_io and id(y) in graph_io)):
+            root[id(y)] = x
+    bufs: dict[int, planner.Buffer] = {}
+    last = len(g.nodes)
+
+    def touch(v: Value, k: int) -> None:
+        r = find(v)
+        b = bufs.get(id(r))
+        if b is None:
+            bufs[id(r)] = planner.Buffer(r, r.nbytes, k, k)
+        else:
+            b.start, b.end = min(b.start, k), max(b.end, k)
+
+    for v in g.inputs:
+        touch(v, -1)
+    for k, node in enumerate(g.nodes):
+        for v in node.inputs:
+            if v is not None and not v.is_const:
+                touch(v, k)
+        for v in node.outputs:
+            touch(v, k)
+    for v in g.outputs:
+        touch(v, last)
+    scratch: dict[int, planner.Buffer] = {}
+    for k, em in enumerate(emitted):
+        if em.scratch:
+            scratch[k] = planner.Buffer(("scratch", k), em.scratch, k, k)
+    arena = planner.place([*bufs.values(), *scratch.values()])
+
+    def ptr(v: Value) -> str:
+        ctype = CTYPES.get(v.dtype)
+        if ctype is None:
+            raise UnsupportedOpError(f"C backend: tensor {v.name!r} of type {v.dtype}")
+        return f"(({ctype} *)(arena + {bufs[id(find(v))].offset}))"
+
+    body: list[str] = []
+    sources: list[str] = []
+    for k, (node, em) in enumerate(zip(g.nodes, emitted)):
+        if em.alias and find(node.outputs[0]) is find(node.inputs[0]):
+            what = _comment(node.outputs[0].name)
+            body.append(f"    /* {k}: {node.op} {what}: aliases its input */")
+            continue
+        if em.alias:  # graph input -> graph output: a copy
+            x, y = node.inputs[0], node.outputs[0]
+            body.append(f"    /* {k}: {node.op} */\n    memcpy({ptr(y)}, {ptr(x)}, {y.nbytes});")
+            continue
+        subs = {f"in{i}": ptr(v) for i, v in enumerate(node.inputs)
+                if v is not None and not v.is_const}
+        subs.update({f"out{i}": ptr(v) for i, v in enumerate(node.outputs)})
+        if k in scratch:
+            subs["scratch"] = f"((void *)(arena + {scratch[k].offset}))"
+        body.append(f"    /* {k}: {node.op} {_comment(node.outputs[0].name)} */\n    "
+                    + em.call.format(**subs) + f"\n    PJ_NODE_DONE({k});")
+        for s in em.sources:
+            if s not in sources:
+                sources.append(s)
+
+    files: dict[str, str] = {}
+    files[f"{name}.h"] = _header(name, g.inputs, g.outputs, arena, tgt, use_dsp)
+    files[f"{name}.c"] = _model_c(name, ctx, g.inputs, g.outputs, body, arena, ptr, bufs, find)
+    for s in ["pj_common.h", "pj_kernels.h", *sources]:
+        files[s] = (KERNEL_DIR / s).read_text()
+    c_sources = [f"{name}.c", *sources]
+    files["main.c"] = _example_main(name, g.inputs, g.outputs)
+    files["Makefile"] = _makefile(name, c_sources, tgt)
+    files["CMakeLists.txt"] = _cmake(name, c_sources)
+    plan = [(b.key.name if isinstance(b.key, Value) else f"scratch:{b.key[1]}", b.offset,
+             b.size, b.start, b.end) for b in [*bufs.values(), *scratch.values()]]
+    return Generated(name, tgt, files, c_sources, arena, ctx.const_bytes,
+                     list(g.inputs), list(g.outputs), use_dsp, meta={"plan": plan})
+
+
+def write(gen: Generated, out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for fname, text in gen.files.items():
+        (out / fname).write_text(text)
+    return out
+
+
+def compile_model(model: Model, out_dir: str | Path, target: str = "host",
+                  name: str | None = None, dsp: bool | None = None) -> Generated:
+    """Generate the C library for ``model`` into ``out_dir`` (created); return the facts."""
+    if name is None:
+        name = Path(model.source).stem if model.source else "model"
+    gen = generate(model, name=name, target=target, dsp=dsp)
+    write(gen, out_dir)
+    return gen
+
+
+# --------------------------------------------------------------------------- file texts
+def _io_macros(prefix: str, vals: list[Value]) -> list[str]:
+    lines = []
+    for i, v in enumerate(vals):
+        p = f"{prefix}{i}"
+        lines.append(f"/* {p}: {_comment(repr(v.name))} {v.dtype}{list(v.shape)} */")
+        lines.append(f"#define {p}_SIZE {v.size}")
+        lines.append(f"#define {p}_BYTES {v.nbytes}")
+        lines.append(f"#define {p}_RANK {len(v.shape)}")
+        lines.append(f"#define {p}_SHAPE {{{', '.join(str(d) for d in v.shape) or '1'}}}")
+        lines.append(f"#define {p}_TYPE_{v.dtype.upper()} 1")
+        lines.append(f"typedef {CTYPES[v.dtype]} {p.lower()}_t;")
+        if v.quant is not None and v.quant.scale.size >= 1:
+            lines.append(f"#define {p}_SCALE {_c_float(float(v.quant.scale0))} "
+                         f"/* {float(v.quant.scale0):.9g} */")
+            lines.append(f"#define {p}_ZERO_POINT {v.quant.zp0}")
+        lines.append("")
+    return lines
+
+
+def _signature(name: str, ins: list[Value], outs: list[Value], arena_arg: bool) -> str:
+    args = []
+    if arena_arg:
+        args.append("uint8_t *arena")
+    args += [f"const {CTYPES[v.dtype]} *input{i}" for i, v in enumerate(ins)]
+    args += [f"{CTYPES[v.dtype]} *output{i}" for i, v in enumerate(outs)]
+    fn = f"{name}_invoke_with_arena" if arena_arg else f"{name}_invoke"
+    return f"int {fn}({', '.join(args)})"
+
+
+def _header(name: str, ins: list[Value], outs: list[Value], arena: int, tgt: Target,
+            dsp: bool) -> str:
+    up = name.upper()
+    lines = [
+        f"/* {name}: neural network library generated by picojoule (target {tgt.name}"
+        f"{', SMLAD data layout' if dsp else ''}).",
+        " *",
+        f" * {name}_invoke() copies the inputs into the static arena, runs the model and copies",
+        " * the outputs out; it returns 0.  Define " + up + "_NO_STATIC_ARENA to drop the static",
+        f" * arena and call {name}_invoke_with_arena() with your own {up}_ARENA_SIZE bytes",
+        " * (16-byte aligned).  Not reentrant on one arena.",
+        " */",
+        f"#ifndef {up}_H",
+        f"#define {up}_H",
+        "",
+        "#include <stdint.h>",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        f"#define {up}_ARENA_SIZE {arena}",
+        f"#define {up}_NUM_INPUTS {len(ins)}",
+        f"#define {up}_NUM_OUTPUTS {len(outs)}",
+        "",
+        *_io_macros(f"{up}_INPUT", ins),
+        *_io_macros(f"{up}_OUTPUT", outs),
+        _signature(name, ins, outs, True) + ";",
+        f"#ifndef {up}_NO_STATIC_ARENA",
+        _signature(name, ins, outs, False) + ";",
+        "#endif",
+        "",
+        "#ifdef __cplusplus",
+        "}",
+        "#endif",
+        "",
+        f"#endif /* {up}_H */",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _model_c(name: str, ctx: Context, ins: list[Value], outs: list[Value], body: list[str],
+             arena: int, ptr, bufs, find) -> str:
+    up = name.upper()
+    copy_in = [f"    memcpy({ptr(v)}, input{i}, {v.nbytes});" for i, v in enumerate(ins)]
+    copy_out = [f"    memcpy(output{i}, {ptr(v)}, {v.nbytes});" for i, v in enumerate(outs)]
+    call_args = ", ".join([*(f"input{i}" for i in range(len(ins))),
+                           *(f"output{i}" for i in range(len(outs)))])
+    return "\n".join([
+        f"/* {name}: generated by picojoule.  Weights and parameters are const (flash). */",
+        "#include <stdint.h>",
+        "#include <string.h>",
+        "",
+        '#include "pj_kernels.h"',
+        f'#include "{name}.h"',
+        "",
+        "/* Define PJ_PROFILE and provide pj_profile_node() to time every node. */",
+        "#ifdef PJ_PROFILE",
+        "void pj_profile_node(int index);",
+        "#define PJ_NODE_DONE(k) pj_profile_node(k)",
+        "#else",
+        "#define PJ_NODE_DONE(k) ((void)0)",
+        "#endif",
+        "",
+        *ctx.decls,
+        _signature(name, ins, outs, True),
+        "{",
+        *copy_in,
+        *body,
+        *copy_out,
+        "    return 0;",
+        "}",
+        "",
+        f"#ifndef {up}_NO_STATIC_ARENA",
+        f"static union {{ int64_t align_; uint8_t bytes[{max(arena, 16)}]; }} {name}_arena;",
+        "",
+        _signature(name, ins, outs, False),
+        "{",
+        f"    return {name}_invoke_with_arena({name}_arena.bytes"
+        + (", " + call_args if call_args else "") + ");",
+        "}",
+        "#endif",
+        "",
+    ])
+
+
+def _example_main(name: str, ins: list[Value], outs: list[Value]) -> str:
+    up = name.upper()
+    decl = []
+    for i, v in enumerate(ins):
+        decl.append(f"static {CTYPES[v.dtype]} input{i}[{up}_INPUT{i}_SIZE];")
+    for i, v in enumerate(outs):
+        decl.append(f"static {CTYPES[v.dtype]} output{i}[{up}_OUTPUT{i}_SIZE];")
+    args = ", ".join([*(f"input{i}" for i in range(len(ins))),
+                      *(f"output{i}" for i in range(len(outs)))])
+    prints = []
+    for i, v in enumerate(outs):
+        fmt = '"%g "' if v.dtype == "float32" else '"%ld "'
+        cast = "(double)" if v.dtype == "float32" else "(long)"
+        prints.append(f"    for (i = 0; i < {up}_OUTPUT{i}_SIZE; ++i) {{\n"
+                      f"        printf({fmt}, {cast}output{i}[i]);\n    }}\n"
+                      f"    printf(\"\\n\");")
+    return "\n".join([
+        f"/* Example: run {name} once on zero inputs and print the outputs. */",
+        "#include <stdio.h>",
+        "#include <string.h>",
+        "",
+        f'#include "{name}.h"',
+        "",
+        *decl,
+        "",
+        "int main(void)",
+        "{",
+        "    long i;",
+        *(f"    memset(input{i}, 0, sizeof input{i});" for i in range(len(ins))),
+        f"    if ({name}_invoke({args}) != 0) {{",
+        "        return 1;",
+        "    }",
+        *prints,
+        "    return 0;",
+        "}",
+        "",
+    ])
+
+
+def _makefile(name: str, sources: list[str], tgt: Target) -> str:
+    cc = "cc" if tgt.name == "host" else tgt.cc
+    cpu = " ".join(tgt.cpu_flags)
+    objs = " ".join(s[:-2] + ".o" for s in sources)
+    return "\n".join([
+        f"# Builds lib{name}.a (and the example on the host) for target {tgt.name}.",
+        f"CC ?= {cc}",
+        "ifeq ($(origin CC),default)",
+        f"CC = {cc}",
+        "endif",
+        "ifeq ($(origin AR),default)",
+        f"AR = {'ar' if tgt.name == 'host' else 'arm-none-eabi-ar'}",
+        "endif",
+        f"CFLAGS ?= -O2 {cpu}".rstrip(),
+        f"CFLAGS += {' '.join(WARN_FLAGS)}",
+        "",
+        f"OBJS = {objs}",
+        "",
+        f"all: lib{name}.a",
+        "",
+        f"lib{name}.a: $(OBJS)",
+        "\t$(AR) rcs $@ $(OBJS)",
+        "",
+        "%.o: %.c *.h",
+        "\t$(CC) $(CFLAGS) -c $< -o $@",
+        "",
+        "# The example prints with stdio: build it for the host (or a target with a libc).",
+        f"example: main.o lib{name}.a",
+        f"\t$(CC) $(CFLAGS) main.o lib{name}.a -o example",
+        "",
+        "clean:",
+        f"\trm -f $(OBJS) main.o lib{name}.a example",
+        "",
+        ".PHONY: all clean",
+        "",
+    ])
+
+
+def _cmake(name: str, sources: list[str]) -> str:
+    return "\n".join([
+        "cmake_minimum_required(VERSION 3.13)",
+        f"project({name} C)",
+        "",
+        "set(CMAKE_C_STANDARD 99)",
+        "set(CMAKE_C_STANDARD_REQUIRED ON)",
+        "set(CMAKE_C_EXTENSIONS OFF)",
+        "",
+        f"add_library({name} STATIC {' '.join(sources)})",
+        f"target_include_directories({name} PUBLIC ${{CMAKE_CURRENT_SOURCE_DIR}})",
+        "if(CMAKE_C_COMPILER_ID MATCHES \"GNU|Clang\")",
+        f"  target_compile_options({name} PRIVATE -Wall -Wextra -pedantic)",
+        "endif()",
+        "",
+        "option(PJ_BUILD_EXAMPLE \"Build the example program\" ON)",
+        "if(PJ_BUILD_EXAMPLE AND NOT CMAKE_CROSSCOMPILING)",
+        f"  add_executable({name}_example main.c)",
+        f"  target_link_libraries({name}_example {name})",
+        "endif()",
+        "",
+    ])
