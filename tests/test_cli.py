@@ -151,3 +151,28 @@ def test_compile_writes_a_library_and_refuses_unsupported_ops_cleanly(capsys, tm
                            "--target", "cortex-m4", "-o", bad)
     assert_one_line_error(code, err, "not supported")
     assert not bad.exists()  # nothing half-written
+
+
+def test_quantize_and_export(capsys, tmp_path):
+    calib = tmp_path / "calib.npy"
+    np.save(calib, np.random.default_rng(0).standard_normal((8, 1, 1)).astype(np.float32))
+    out = tmp_path / "hw_int8.tflite"
+    model = SHARED_MODELS / "tflm/hello_world_float.tflite"
+    code, stdout, _ = run_cli(capsys, "quantize", model, "-c", calib, "-o", out, "-q")
+    assert code == 0 and "wrote" in stdout
+    # TFLM runs what picojoule wrote, with picojoule's reference results.
+    x = [np.array([[0.5]], np.float32)]
+    from picojoule.importers import load_model
+    from picojoule.runtime import Interpreter
+
+    np.testing.assert_array_equal(Interpreter(load_model(out)).run(x)[0],
+                                  TflmSession(out, preserve_all=False).run(x)[0])
+    code, _, err = run_cli(capsys, "quantize", model, "-c", tmp_path / "none.npy", "-o",
+                           tmp_path / "never.tflite")
+    assert_one_line_error(code, err, "none.npy")
+    assert not (tmp_path / "never.tflite").exists()
+    exported = tmp_path / "kws.tflite"
+    assert run_cli(capsys, "export", KWS, "-o", exported)[0] == 0
+    np.testing.assert_array_equal(TflmSession(exported, preserve_all=False).run(
+        [np.zeros((1, 49, 10, 1), np.int8)])[0], TflmSession(KWS, preserve_all=False).run(
+        [np.zeros((1, 49, 10, 1), np.int8)])[0])

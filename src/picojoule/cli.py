@@ -299,6 +299,51 @@ def compile(model: str, target_name: str, out_dir: str, name: str | None,
     con.print(f"arena {gen.arena_size:,} B (static), constants {gen.const_bytes:,} B (flash)")
 
 
+# -- quantize / export ---------------------------------------------------------------------
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--calibration", "-c", required=True, metavar="DATA",
+              help=".npy/.npz arrays or a folder of them; the first axis indexes samples.")
+@click.option("-o", "--output", required=True, metavar="OUT.tflite", help="The quantized model.")
+@click.option("--scheme", type=click.Choice(["int8", "int16x8", "int4-weights"]), default="int8",
+              show_default=True, help="Activation/weight precision.")
+@click.option("--method", type=click.Choice(["minmax", "percentile", "mse"]), default="minmax",
+              show_default=True, help="How activation ranges are chosen from the calibration.")
+@click.option("--int-io", is_flag=True, help="Integer inputs/outputs (no QUANTIZE/DEQUANTIZE edges).")
+@click.option("--report-json", metavar="R.json", help="Also write the per-layer report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-layer table.")
+def quantize(model: str, calibration: str, output: str, scheme: str, method: str, int_io: bool,
+             report_json: str | None, quiet: bool) -> None:
+    """Post-training quantization of a float MODEL, with a per-layer SQNR report."""
+    from picojoule.exporters.tflite import dumps
+    from picojoule.quantize import load_calibration, quantize_model
+
+    m = _load(model)
+    samples = load_calibration(calibration, m)
+    qm, report = quantize_model(m, samples, scheme=scheme, method=method, int_io=int_io,
+                                progress=False if quiet else None)
+    data = dumps(qm)
+    _write_atomically(output, data)
+    if report_json:
+        _write_atomically(report_json, report.to_json().encode())
+    if not quiet:
+        click.echo(report.format_table())
+    worst = report.worst(1)
+    tail = f"; lowest SQNR {worst[0].sqnr_db:.1f} dB at {worst[0].op} {worst[0].output!r}" if worst else ""
+    click.echo(f"wrote {output} ({scheme}, {method}, {report.samples} calibration samples){tail}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, metavar="OUT.tflite", help="Where to write it.")
+def export(model: str, output: str) -> None:
+    """Write MODEL (any format picojoule reads) as a .tflite file."""
+    from picojoule.exporters.tflite import dumps
+
+    _write_atomically(output, dumps(_load(model)))
+    click.echo(f"wrote {output}")
+
+
 # -- analyze / plan -------------------------------------------------------------------------
 def _target(name: str):
     from picojoule.targets import load_target
