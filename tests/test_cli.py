@@ -146,10 +146,16 @@ def test_compile_writes_a_library_and_refuses_unsupported_ops_cleanly(capsys, tm
     out = tmp_path / "kws"
     code, stdout, _ = run_cli(capsys, "compile", KWS, "--target", "stm32l4r5", "-o", out)
     assert code == 0 and (out / "kws_dscnn_int8.h").exists() and (out / "Makefile").exists()
-    bad = tmp_path / "lstm"
-    code, _, err = run_cli(capsys, "compile", SHARED_MODELS / "tflm/trained_lstm_int8.tflite",
-                           "--target", "cortex-m4", "-o", bad)
-    assert_one_line_error(code, err, "not supported")
+    from opkit import q, single_op_model, tensor
+    from picojoule.exporters.tflite import save
+
+    x = tensor("x", [1, 4], "int8", q(0.1, 0))
+    y = tensor("y", [1, 4], "int8", q(0.1, 0))
+    custom = tmp_path / "custom.tflite"
+    save(single_op_model("CUSTOM:MyMagicOp", [x], [y], {"custom_options": b""}), custom)
+    bad = tmp_path / "custom_c"
+    code, _, err = run_cli(capsys, "compile", custom, "--target", "cortex-m4", "-o", bad)
+    assert_one_line_error(code, err, "CUSTOM:MyMagicOp")
     assert not bad.exists()  # nothing half-written
 
 

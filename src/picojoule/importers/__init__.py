@@ -12,8 +12,12 @@ from picojoule.ir import Model
 def load_model(path: str | Path) -> Model:
     """Load a model file, choosing the importer from its contents."""
     data = read_model_file(path)
+    if str(path).lower().endswith(".onnx"):
+        from picojoule.importers import onnx as onnx_importer
+
+        return onnx_importer.loads(data, source=str(path), base_dir=Path(path).parent)
     if data[4:8] == b"TFL3":
         from picojoule.importers import tflite
 
         return tflite.loads(data, source=str(path))
-    raise ModelFormatError(f"{path}: not a model picojoule can read (expected a .tflite flatbuffer)")
+    raise ModelFormatError(f"{path}: not a model picojoule can read (expected a .tflite flatbuffer or an .onnx file)")

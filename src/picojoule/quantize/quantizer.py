@@ -390,8 +390,6 @@ def _set_versions(g: Graph, scheme: Scheme) -> None:
                 v = _VERSIONS_INT8.get(node.op)
         if v is not None:
             node.version = max(node.version, v) if node.op not in WEIGHTED else v
-        if node.attrs.get("weights_format") == "DEFAULT":  # the writer wants the number
-            node.attrs["weights_format"] = 0
         if scheme.act_dtype == "int16" and node.op in ("ADD", "SUB"):
             node.attrs["pot_scale_int16"] = False
 
