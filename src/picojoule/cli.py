@@ -36,10 +36,10 @@ def _console():
     return Console(highlight=False, width=width)
 
 
-def _load(path: str):
+def _load(path: str, nhwc: bool = False):
     from picojoule.importers import load_model
 
-    model = load_model(path)
+    model = load_model(path, nhwc=nhwc)
     model.verify()
     return model
 
@@ -287,12 +287,15 @@ def _codegen_target(name: str) -> str:
               help="Folder for the generated library (created).")
 @click.option("--name", default=None, help="C identifier prefix (default: the model's file name).")
 @click.option("--dsp/--no-dsp", default=None, help="Force SMLAD kernels on or off.")
+@click.option("--nhwc/--onnx-layout", default=None,
+              help="ONNX models: NHWC inputs/outputs, no TRANSPOSE at the edges "
+                   "(default for compile; --onnx-layout keeps NCHW).")
 def compile(model: str, target_name: str, out_dir: str, name: str | None,
-            dsp: bool | None) -> None:
+            dsp: bool | None, nhwc: bool | None) -> None:
     """Generate a dependency-free C99 library for MODEL into DIR."""
     from picojoule.backends.c import compile_model
 
-    m = _load(model)
+    m = _load(model, nhwc=nhwc is not False)
     gen = compile_model(m, out_dir, target=_codegen_target(target_name), name=name, dsp=dsp)
     con = _console()
     con.print(f"wrote {len(gen.files)} files to {out_dir}: {', '.join(sorted(gen.files))}")
@@ -312,13 +315,16 @@ def compile(model: str, target_name: str, out_dir: str, name: str | None,
 @click.option("--int-io", is_flag=True, help="Integer inputs/outputs (no QUANTIZE/DEQUANTIZE edges).")
 @click.option("--report-json", metavar="R.json", help="Also write the per-layer report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-layer table.")
+@click.option("--nhwc/--onnx-layout", default=None,
+              help="ONNX models: NHWC inputs/outputs, no TRANSPOSE at the edges "
+                   "(default for compile; --onnx-layout keeps NCHW).")
 def quantize(model: str, calibration: str, output: str, scheme: str, method: str, int_io: bool,
-             report_json: str | None, quiet: bool) -> None:
+             report_json: str | None, quiet: bool, nhwc: bool | None) -> None:
     """Post-training quantization of a float MODEL, with a per-layer SQNR report."""
     from picojoule.exporters.tflite import dumps
     from picojoule.quantize import load_calibration, quantize_model
 
-    m = _load(model)
+    m = _load(model, nhwc=bool(nhwc))
     samples = load_calibration(calibration, m)
     qm, report = quantize_model(m, samples, scheme=scheme, method=method, int_io=int_io,
                                 progress=False if quiet else None)
