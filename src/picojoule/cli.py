@@ -350,6 +350,75 @@ def export(model: str, output: str) -> None:
     click.echo(f"wrote {output}")
 
 
+# -- validate ------------------------------------------------------------------------------
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", "target_name", default="qemu-m4", show_default=True,
+              metavar="T", help="Emulated core: qemu-m4, qemu-m7 (or a catalogue target).")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
+              help="How many seeded random inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def validate(model: str, target_name: str, seeds: int, as_json: bool) -> None:
+    """Run the reference, host C and emulated firmware on the same inputs and compare.
+
+    Exits with status 1 if any backend disagrees with the reference interpreter.
+    """
+    from picojoule.backends import host, qemu
+    from picojoule.runtime import Interpreter, random_inputs
+
+    m = _load(model)
+    backend = _qemu_backend(target_name)
+    missing = qemu.toolchain_missing()
+    if missing:
+        raise PicojouleError(f"validate: {missing}")
+    ref = Interpreter(m)
+    lib = host.build(m)
+    fw = qemu.build(m, backend)
+    rows, instructions = [], []
+    for seed in range(seeds):
+        feeds = random_inputs(m.main, seed)
+        want = [np.array(o, copy=True) for o in ref.run(feeds)]
+        got_c = lib.run(feeds)
+        got_q, n = fw.run(feeds)
+        instructions.append(n)
+        for i, w in enumerate(want):
+            for name, got in (("c", got_c[i]), (backend, got_q[i])):
+                same = got.shape == w.shape and bool(np.array_equal(got, w))
+                diff = int(np.count_nonzero(got != w)) if got.shape == w.shape else w.size
+                rows.append({"seed": seed, "output": i, "backend": name, "identical": same,
+                             "differing_elements": diff})
+    ok = all(r["identical"] for r in rows)
+    report = {"model": model, "backend": backend, "agree": ok, "comparisons": rows,
+              "instructions": instructions, "sizes": fw.sizes,
+              "model_part_sizes": fw.model_sizes}
+    if as_json:
+        _dump_json(report)
+    else:
+        con = _console()
+        for r in rows:
+            mark = "identical" if r["identical"] else f"DIFFERS in {r['differing_elements']} elements"
+            con.print(f"seed {r['seed']} output {r['output']}: reference vs {r['backend']}: {mark}")
+        con.print(f"{backend}: {statistics.median(instructions):,.0f} instructions per inference; "
+                  f"firmware text {fw.sizes['text']:,} B, data {fw.sizes['data']:,} B, bss "
+                  f"{fw.sizes['bss']:,} B (model part text {fw.model_sizes['text']:,} B, bss "
+                  f"{fw.model_sizes['bss']:,} B)")
+        con.print("[bold green]all backends agree bit for bit[/bold green]" if ok else
+                  "[bold red]backends disagree[/bold red]")
+    if not ok:
+        click.get_current_context().exit(EXIT_USER)
+
+
+def _qemu_backend(name: str) -> str:
+    """qemu-m4 / qemu-m7 as given, or the emulated core for a catalogue target."""
+    if name.startswith("qemu-"):
+        return name
+    core = _codegen_target(name)
+    mapping = {"cortex-m4": "qemu-m4", "cortex-m7": "qemu-m7"}
+    if core not in mapping:
+        raise PicojouleError(f"no emulated board for {name!r} ({core}); use qemu-m4 or qemu-m7")
+    return mapping[core]
+
+
 # -- analyze / plan -------------------------------------------------------------------------
 def _target(name: str):
     from picojoule.targets import load_target
