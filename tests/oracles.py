@@ -96,3 +96,21 @@ def write_temp(data: bytes, suffix: str = ".tflite") -> str:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return path
+
+
+def propagate_tflm_undefined(graph) -> None:
+    """Mark the elements TFLM never writes downstream of where they arise.
+
+    SignalEnergy fills only its band; TFLM leaves the rest of its output as leftover arena
+    memory and a following CAST copies it on. Kernels record such elements as a boolean
+    mask in ``value.meta["tflm_undefined"]``; they are not part of any op's result.
+    """
+    for node in graph.nodes:
+        if node.op == "CAST" and "tflm_undefined" in node.inputs[0].meta:
+            node.outputs[0].meta["tflm_undefined"] = node.inputs[0].meta["tflm_undefined"]
+
+
+def defined_part(value, *arrays):
+    """``arrays`` restricted to the elements of ``value`` that TFLM defines."""
+    mask = value.meta.get("tflm_undefined")
+    return arrays if mask is None else tuple(a[~mask] for a in arrays)
