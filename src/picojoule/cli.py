@@ -419,6 +419,77 @@ def _qemu_backend(name: str) -> str:
     return mapping[core]
 
 
+# -- estimate / sweep -----------------------------------------------------------------------
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--target", "-t", "target_name", required=True, metavar="T",
+              help="A catalogue target or a target TOML file.")
+@click.option("--mhz", type=float, default=None, help="Core clock (default: the target's max).")
+@click.option("--rate", default=None, metavar="R",
+              help="Inferences per time, e.g. 1/s, 10/min, 5Hz (default: back to back).")
+@click.option("--battery", default=None, metavar="B",
+              help="CR2032, AA, or an energy such as 500J, 2.4kJ, 1Wh.")
+@click.option("--sleep-mode", default=None, help="Sleep mode between inferences (default: "
+              "the target's default retention mode).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def estimate(model: str, target_name: str, mhz: float | None, rate: str | None,
+             battery: str | None, sleep_mode: str | None, as_json: bool) -> None:
+    """Latency, energy per inference, average power and battery life of MODEL on T."""
+    from picojoule.estimate import estimate as run_estimate
+    from picojoule.estimate import format_estimate
+
+    r = run_estimate(_load(model), _target(target_name), mhz=mhz, rate_hz=rate,
+                     battery=battery, sleep_mode=sleep_mode)
+    if as_json:
+        _dump_json(r)
+    else:
+        click.echo(format_estimate(r))
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--targets", required=True, metavar="T1,T2,...", help="Comma-separated targets.")
+@click.option("--mhz", default=None, metavar="F1,F2|points",
+              help="Clocks to try (default: each target's max; 'points' = its listed points).")
+@click.option("--dataset", default=None, metavar="DATA.npz",
+              help="An .npz with x (inputs) and y (labels) to measure accuracy.")
+@click.option("--rate", default=None, metavar="R", help="Inferences per time, e.g. 1/s.")
+@click.option("--battery", default=None, metavar="B", help="CR2032, AA or an energy.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Local worker processes.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Run the jobs on a Ray cluster (an address, or 'auto').")
+@click.option("--plot", default=None, metavar="PARETO.png", help="Write the Pareto plot.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def sweep(models: tuple[str, ...], targets: str, mhz: str | None, dataset: str | None,
+          rate: str | None, battery: str | None, jobs: int, ray_address: str | None,
+          plot: str | None, as_json: bool) -> None:
+    """Models x targets x clocks: accuracy, inferences/s, power, and the Pareto front."""
+    from picojoule.estimate.sweep import format_table
+    from picojoule.estimate.sweep import sweep as run_sweep
+
+    for m in models:
+        _load(m)  # bad files fail here, with one line, before any job starts
+    names = [t.strip() for t in targets.split(",") if t.strip()]
+    for t in names:
+        _target(t)
+    mhzs: Any = None
+    if mhz:
+        try:
+            mhzs = mhz if mhz == "points" else [float(f) for f in mhz.split(",")]
+        except ValueError:
+            raise PicojouleError(f"--mhz {mhz!r}: give numbers separated by commas, or 'points'")
+    rows = run_sweep(list(models), names, mhzs, dataset=dataset, jobs=jobs,
+                     ray_address=ray_address, rate_hz=rate, battery=battery,
+                     progress=not as_json, plot=plot)
+    if as_json:
+        _dump_json(rows)
+    else:
+        click.echo(format_table(rows))
+        if plot:
+            click.echo(f"Pareto plot written to {plot}")
+
+
 # -- analyze / plan -------------------------------------------------------------------------
 def _target(name: str):
     from picojoule.targets import load_target

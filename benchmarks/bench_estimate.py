@@ -1,0 +1,152 @@
+"""Latency/energy model bars (issue 6), printed in one run.
+
+1. Latency model vs measurement: per emulated core (Cortex-M4 mps2-an386, Cortex-M7
+   mps2-an500, Cortex-M55 mps3-an547 when the QEMU backend has it), fit the kernel cost
+   models on single-op banks + KWS + AD only, then predict the instructions of models the fit
+   never saw (VWW, IC, person_detect, micro_speech, the demo) and compare with the measured
+   count of one inference of the unprofiled firmware. Bar: every ratio within 1 +- 0.10.
+2. Power model vs published energy: for every [[published]] run in the catalogue, the
+   energy picojoule's power model gives for the published latency (active power at the
+   run's clock x latency) vs the published energy. Bar: within +-20%.
+3. End to end: picojoule's estimate for its own generated code on the STM32L4R5 at 120 MHz
+   beside the published X-CUBE-AI, TFLM and microTVM figures, with the ratios (no bar).
+
+Exits non-zero when bar 1 or 2 is missed.
+
+    python benchmarks/bench_estimate.py [--classes cortex-m4,cortex-m7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHARED = ROOT.parent / "shared" / "models"
+
+TRAIN = {"kws": "mlperf_tiny/kws_dscnn_int8.tflite", "ad": "mlperf_tiny/ad_toycar_fcae_int8.tflite"}
+HELD_OUT = {
+    "vww": SHARED / "mlperf_tiny/vww_mobilenetv1_96_int8.tflite",
+    "ic": SHARED / "mlperf_tiny/ic_resnet8_int8.tflite",
+    "person_detect": SHARED / "tflm/person_detect.tflite",
+    "micro_speech": SHARED / "tflm/micro_speech_quantized.tflite",
+    "demo": ROOT / "src/picojoule/data/demo.tflite",
+}
+MLPERF = {"KWS": "kws_dscnn_int8", "VWW": "vww_mobilenetv1_96_int8",
+          "IC": "ic_resnet8_int8", "AD": "ad_toycar_fcae_int8"}
+LATENCY_TOL, ENERGY_TOL = 0.10, 0.20
+
+
+def bar_latency(classes: list[str]) -> tuple[int, int]:
+    from picojoule.estimate import fit as F
+    from picojoule.importers.tflite import load
+
+    ok = n = 0
+    print("== 1. latency model vs emulated instructions (fit: banks + KWS + AD; "
+          "held-out models below)")
+    print(f"{'core':11} {'model':14} {'measured':>11} {'predicted':>11} {'ratio':>6}")
+    for cls in classes:
+        t0 = time.time()
+        samples = []
+        for name, m in F.banks().items():
+            samples += F.measure(m, cls, name)[0]
+        for name, rel in TRAIN.items():
+            samples += F.measure(load(SHARED / rel), cls, name)[0]
+        coefs = F.fit(samples)
+        for name, path in HELD_OUT.items():
+            m = load(path)
+            meas = F.measure_total(m, cls)
+            pred = F.predict_model(coefs, m, cls)
+            r = pred / meas
+            good = abs(r - 1) <= LATENCY_TOL
+            ok += good
+            n += 1
+            print(f"{cls:11} {name:14} {meas:>11,} {pred:>11,.0f} {r:>6.3f}"
+                  f"{'' if good else '  <-- outside +-10%'}")
+        print(f"{'':11} ({len(samples)} training nodes, {time.time() - t0:.0f} s)")
+    return ok, n
+
+
+def bar_power() -> tuple[int, int]:
+    from picojoule.targets import list_targets, load_target
+
+    ok = n = 0
+    print("\n== 2. power model vs published energy (energy = P_active(clock) x published "
+          "latency)")
+    print(f"{'target':10} {'system':44} {'model':24} {'ms':>7} {'uJ pub':>7} {'uJ model':>8} "
+          f"{'ratio':>6}")
+    for name in list_targets():
+        t = load_target(name)
+        for run in t.published:
+            if run.latency_ms is None or run.energy_uj is None:
+                continue
+            mhz = run.mhz or t.core.max_mhz
+            try:
+                p = t.active_power_mw(mhz)
+            except Exception as exc:  # noqa: BLE001
+                print(f"{name:10} {run.system[:44]:44} {run.model[:24]:24} no power: {exc}")
+                continue
+            e = p * run.latency_ms  # mW * ms = uJ
+            r = e / run.energy_uj
+            good = abs(r - 1) <= ENERGY_TOL
+            ok += good
+            n += 1
+            note = "" if run.mhz else f"  (clock not published; {mhz:g} MHz assumed)"
+            print(f"{name:10} {run.system[:44]:44} {run.model[:24]:24} {run.latency_ms:>7.2f} "
+                  f"{run.energy_uj:>7.0f} {e:>8.0f} {r:>6.3f}"
+                  f"{'' if good else '  <-- outside +-20%'}{note}")
+    return ok, n
+
+
+def end_to_end() -> None:
+    from picojoule.estimate import estimate
+    from picojoule.targets import load_target
+
+    t = load_target("stm32l4r5")
+    print("\n== 3. end to end on STM32L4R5 at 120 MHz: picojoule's estimate for its own "
+          "generated code vs published runs (ratio = picojoule / published)")
+    print(f"{'model':5} {'pj ms':>7} {'pj uJ':>7} | {'system':40} {'ms':>7} {'uJ':>7} "
+          f"{'ms ratio':>8} {'uJ ratio':>8}")
+    for key, stem in MLPERF.items():
+        r = estimate(SHARED / "mlperf_tiny" / f"{stem}.tflite", t, mhz=120)
+        first = True
+        for run in t.published:
+            if run.model != stem:
+                continue
+            head = (f"{key:5} {r['latency_ms']:>7.1f} {r['energy_uj']:>7.0f}" if first
+                    else " " * 21)
+            first = False
+            print(f"{head} | {run.system[:40]:40} {run.latency_ms:>7.1f} {run.energy_uj:>7.0f} "
+                  f"{r['latency_ms'] / run.latency_ms:>8.2f} "
+                  f"{r['energy_uj'] / run.energy_uj:>8.2f}")
+    print(f"(method: {r['method']}; CPI and flash terms: see 'sources' in "
+          "`picojoule estimate --json`)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--classes", help="emulated cores for bar 1 (default: all available)")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    from picojoule.estimate import fit as F
+
+    classes = args.classes.split(",") if args.classes else F.available_classes()
+    l_ok = l_n = 0
+    if classes:
+        l_ok, l_n = bar_latency(classes)
+    else:
+        print("bar 1 skipped: the ARM toolchain or qemu-system-arm is missing")
+    p_ok, p_n = bar_power()
+    end_to_end()
+    print(f"\nbar 1 (latency within +-10%): {l_ok}/{l_n}; bar 2 (energy within +-20%): "
+          f"{p_ok}/{p_n}")
+    ok = l_ok == l_n and p_ok == p_n
+    print(f"bars {'met' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,320 @@
+"""Measure picojoule's kernels on emulated cores and fit the per-variant cost models.
+
+Measurements: a model is cross-compiled with per-node profiling (``qemu.build(...,
+profile=True)``: SysTick read around every node) and run once on ``qemu-system-arm -icount
+shift=0``, where one instruction takes one nanosecond of virtual time; the per-node tick
+counts times 1e9 / SysTick clock are instructions (resolution: 40 instructions on MPS2).
+
+Training data come from real models (their nodes) and from "banks": one graph holding many
+independent single-op nodes of varied shapes (each with its own graph input and output), so a
+single firmware build measures dozens of configurations.
+
+The fit is per kernel variant (see :mod:`picojoule.estimate.features`): non-negative least
+squares on relative error (each row divided by its measured count), so small and large
+nodes both count and every coefficient stays physically meaningful (instructions per unit).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from picojoule.estimate.features import features, kernel_names
+from picojoule.ir import Graph, Model, Node, Quant, Value
+
+#: Instruction models picojoule can measure: QEMU machine, C backend target, DSP layout
+#: (None: the target's choice). "portable-c" is the portable kernels (no SMLAD) measured on
+#: the Cortex-M4 board, the instruction model for cores without a board of their own.
+CLASSES: dict[str, tuple[str, str, bool | None]] = {
+    "cortex-m4": ("mps2-an386", "cortex-m4", None),
+    "cortex-m7": ("mps2-an500", "cortex-m7", None),
+    "cortex-m55": ("mps3-an547", "cortex-m55", None),
+    "portable-c": ("mps2-an386", "cortex-m4", False),
+}
+C_TARGET = {k: v[1] for k, v in CLASSES.items()}
+MACHINE_OF_CLASS = {k: v[0] for k, v in CLASSES.items()}
+
+
+@dataclass
+class Sample:
+    """One measured node: its variant, features and instructions."""
+
+    model: str
+    index: int
+    op: str
+    variant: str
+    feats: dict
+    instructions: int
+
+
+def available_classes() -> list[str]:
+    """Core classes whose QEMU machine the backend knows on this checkout."""
+    from picojoule.backends import qemu
+
+    if qemu.toolchain_missing():
+        return []
+    return [c for c, m in MACHINE_OF_CLASS.items() if m in qemu.MACHINES]
+
+
+def measure(model: Model, core_class: str, label: str = "", seed: int = 0
+            ) -> tuple[list[Sample], int]:
+    """Per-node samples and the total instructions of one profiled inference."""
+    from picojoule.backends import qemu
+    from picojoule.runtime.reference import random_inputs
+
+    machine, c_target, dsp = CLASSES[core_class]
+    fw = qemu.build(model, machine, profile=True, dsp=dsp)
+    _, total = fw.run(random_inputs(model.main, seed), timeout=300)
+    per_tick = 1e9 / fw.machine.clock_hz
+    ticks = {int(a): int(b) for a, b in re.findall(r"PJ_NODE (\d+) (\d+)", fw.last_stdout)}
+    samples = []
+    kernels = kernel_names(model, c_target, dsp)
+    for k, node in enumerate(model.main.nodes):
+        variant, f = features(node, kernels.get(k))
+        if variant == "free":
+            continue
+        samples.append(Sample(label, k, node.op, variant, f,
+                              int(round(ticks.get(k, 0) * per_tick))))
+    return samples, total
+
+
+def measure_total(model: Model, core_class: str, seed: int = 0) -> int:
+    """Instructions of one inference of the unprofiled firmware (what the bar predicts)."""
+    from picojoule.backends import qemu
+    from picojoule.runtime.reference import random_inputs
+
+    machine, _, dsp = CLASSES[core_class]
+    fw = qemu.build(model, machine, dsp=dsp)
+    return fw.run(random_inputs(model.main, seed), timeout=300)[1]
+
+
+# ----------------------------------------------------------------------------- banks
+def _q(scale, zp=0, axis=0) -> Quant:
+    return Quant(np.atleast_1d(np.asarray(scale, np.float32)),
+                 np.atleast_1d(np.asarray(zp, np.int64)), axis)
+
+
+def _out_hw(size: int, k: int, s: int, pad: str) -> int:
+    return -(-size // s) if pad == "SAME" else -(-(size - k + 1) // s)
+
+
+class _Bank:
+    """Builds one graph of independent nodes (all int8, valid TFLM-style quantization)."""
+
+    def __init__(self, seed: int) -> None:
+        self.g = Graph("main")
+        self.rng = np.random.default_rng(seed)
+        self.n = 0
+
+    def _io(self, shape, scale=0.05, zp=None) -> Value:
+        self.n += 1
+        zp = int(self.rng.integers(-20, 20)) if zp is None else zp
+        v = Value(f"x{self.n}", tuple(shape), "int8", quant=_q(scale, zp))
+        self.g.inputs.append(v)
+        return v
+
+    def _out(self, shape, scale=0.1, zp=None) -> Value:
+        self.n += 1
+        zp = int(self.rng.integers(-20, 20)) if zp is None else zp
+        v = Value(f"y{self.n}", tuple(shape), "int8", quant=_q(scale, zp))
+        self.g.outputs.append(v)
+        return v
+
+    def _const(self, arr, dtype, quant) -> Value:
+        self.n += 1
+        return Value(f"c{self.n}", arr.shape, dtype, quant=quant, data=arr)
+
+    def _add(self, op, ins, outs, attrs) -> None:
+        self.g.add_node(Node(op, ins, outs, attrs, name=f"{op.lower()}_{self.n}"))
+
+    def _wscales(self, cout: int, general: bool) -> np.ndarray:
+        """Per-channel weight scales; ``general``: one near-zero scale (a dead channel, as
+        in VWW), whose shift > 23 sends the layer down the general requantization path."""
+        ws = self.rng.uniform(0.005, 0.02, cout).astype(np.float32)
+        if general:
+            ws[0] = 1e-9
+        return ws
+
+    def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", general=False) -> None:
+        kh, kw = (k, k) if isinstance(k, int) else k
+        x = self._io((1, h, w, cin))
+        ws = self._wscales(cout, general)
+        wt = self._const(self.rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8),
+                         "int8", _q(ws, np.zeros(cout), 0))
+        b = self._const(self.rng.integers(-500, 500, cout).astype(np.int32), "int32",
+                        _q(0.05 * ws, np.zeros(cout), 0))
+        oh, ow = _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad)
+        y = self._out((1, oh, ow, cout), scale=0.5)
+        self._add("CONV_2D", [x, wt, b], [y], {"padding": pad, "stride_h": s, "stride_w": s,
+                                               "dilation_h_factor": 1, "dilation_w_factor": 1,
+                                               "fused_activation_function": act})
+
+    def dw(self, h, w, c, k=3, s=1, pad="SAME", mult=1, general=False) -> None:
+        kh, kw = (k, k) if isinstance(k, int) else k
+        cout = c * mult
+        x = self._io((1, h, w, c))
+        ws = self._wscales(cout, general)
+        wt = self._const(self.rng.integers(-127, 128, (1, kh, kw, cout)).astype(np.int8),
+                         "int8", _q(ws, np.zeros(cout), 3))
+        b = self._const(self.rng.integers(-500, 500, cout).astype(np.int32), "int32",
+                        _q(0.05 * ws, np.zeros(cout), 0))
+        oh, ow = _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad)
+        y = self._out((1, oh, ow, cout), scale=0.2)
+        self._add("DEPTHWISE_CONV_2D", [x, wt, b], [y],
+                  {"padding": pad, "stride_h": s, "stride_w": s, "depth_multiplier": mult,
+                   "dilation_h_factor": 1, "dilation_w_factor": 1,
+                   "fused_activation_function": "RELU6"})
+
+    def fc(self, k, n, batches=1, general=False) -> None:
+        x = self._io((batches, k))
+        ws = 1e-9 if general else 0.01
+        wt = self._const(self.rng.integers(-127, 128, (n, k)).astype(np.int8), "int8",
+                         _q(ws, 0))
+        b = self._const(self.rng.integers(-500, 500, n).astype(np.int32), "int32",
+                        _q(0.05 * ws, 0))
+        y = self._out((batches, n), scale=0.5)
+        self._add("FULLY_CONNECTED", [x, wt, b], [y],
+                  {"fused_activation_function": "NONE", "keep_num_dims": False,
+                   "weights_format": 0})
+
+    def avgpool(self, h, w, c, k, s) -> None:
+        x = self._io((1, h, w, c), scale=0.05, zp=3)
+        y = self._out((1, _out_hw(h, k, s, "VALID"), _out_hw(w, k, s, "VALID"), c),
+                      scale=0.05, zp=3)
+        self._add("AVERAGE_POOL_2D", [x], [y], {"filter_height": k, "filter_width": k,
+                                                "stride_h": s, "stride_w": s,
+                                                "padding": "VALID",
+                                                "fused_activation_function": "NONE"})
+
+    def add(self, shape) -> None:
+        a = self._io(shape, scale=0.05)
+        b = self._io(shape, scale=0.07)
+        y = self._out(shape, scale=0.1)
+        self._add("ADD", [a, b], [y], {"fused_activation_function": "RELU"})
+
+    def softmax(self, rows, depth) -> None:
+        x = self._io((rows, depth), scale=0.1)
+        y = self._out((rows, depth), scale=1 / 256, zp=-128)
+        self._add("SOFTMAX", [x], [y], {"beta": 1.0})
+
+    def model(self, name: str) -> Model:
+        m = Model([self.g], source=f"bank:{name}")
+        m.verify()
+        return m
+
+
+def banks(seed: int = 0) -> dict[str, Model]:
+    """Single-op configurations of varied shapes, a few firmware builds in all."""
+    out = {}
+    b = _Bank(seed)
+    for h, w, cin, cout, k, s, pad in [
+            (16, 16, 8, 16, 1, 1, "SAME"), (12, 12, 32, 32, 1, 1, "SAME"),
+            (8, 8, 64, 64, 1, 1, "SAME"), (6, 6, 96, 128, 1, 1, "SAME"),
+            (24, 24, 3, 8, 3, 2, "SAME"), (32, 32, 3, 16, 3, 1, "SAME"),
+            (16, 16, 16, 16, 3, 1, "SAME"), (10, 10, 32, 48, 3, 2, "SAME"),
+            (20, 8, 1, 16, (5, 3), 1, "SAME"), (9, 9, 24, 20, 3, 1, "VALID"),
+            (4, 4, 128, 40, 1, 1, "SAME"), (14, 6, 5, 6, (3, 5), 2, "SAME"),
+            (3, 3, 64, 256, 1, 1, "SAME"), (16, 16, 10, 12, 2, 2, "VALID"),
+            (5, 5, 8, 8, 1, 1, "SAME"), (2, 2, 16, 4, 1, 1, "SAME"), (1, 1, 64, 10, 1, 1, "SAME"),
+            (7, 3, 2, 8, 3, 1, "SAME"), (30, 30, 4, 8, 1, 1, "SAME"),
+            (20, 20, 8, 24, 1, 1, "SAME"), (16, 16, 24, 16, 1, 1, "SAME"),
+            (20, 20, 12, 12, 1, 1, "VALID"), (40, 40, 3, 8, 3, 2, "SAME"),
+            (18, 18, 6, 16, 1, 1, "SAME"), (12, 12, 16, 16, 1, 2, "SAME"),
+            (40, 40, 8, 12, 1, 1, "SAME"), (28, 28, 12, 24, 1, 1, "SAME")]:
+        b.conv(h, w, cin, cout, k, s, pad)
+    for h, w, cin, cout, k, s, pad in [
+            (12, 12, 64, 64, 1, 1, "SAME"), (6, 6, 128, 96, 1, 1, "SAME"),
+            (16, 16, 16, 24, 3, 1, "SAME"), (20, 20, 4, 16, 3, 2, "SAME"),
+            (3, 3, 32, 200, 1, 1, "SAME"), (10, 10, 24, 8, 1, 1, "VALID")]:
+        b.conv(h, w, cin, cout, k, s, pad, general=True)
+    out["conv"] = b.model("conv")
+    b = _Bank(seed + 1)
+    for h, w, c, k, s, pad, mult in [
+            (24, 24, 16, 3, 1, "SAME", 1), (12, 12, 64, 3, 1, "SAME", 1),
+            (24, 24, 32, 3, 2, "SAME", 1), (6, 6, 128, 3, 1, "SAME", 1),
+            (20, 10, 8, 5, 1, "SAME", 1), (16, 16, 12, 3, 1, "VALID", 1),
+            (32, 32, 1, 3, 2, "SAME", 8), (30, 20, 1, (8, 4), 2, "SAME", 4),
+            (10, 10, 6, 3, 1, "SAME", 1), (12, 12, 3, 3, 1, "SAME", 2),
+            (8, 8, 20, 4, 2, "SAME", 1), (4, 4, 256, 3, 1, "SAME", 1),
+            (25, 20, 1, (10, 8), 2, "SAME", 8), (14, 14, 5, 3, 2, "SAME", 1),
+            (8, 8, 2, 3, 1, "SAME", 6), (12, 6, 16, 3, 1, "SAME", 2),
+            (40, 40, 8, 3, 2, "SAME", 1), (20, 20, 24, 3, 2, "SAME", 1),
+            (36, 36, 12, 3, 1, "SAME", 1), (10, 10, 96, 3, 2, "SAME", 1)]:
+        b.dw(h, w, c, k, s, pad, mult)
+    for h, w, c, k, s, pad, mult in [
+            (12, 12, 32, 3, 1, "SAME", 1), (6, 6, 128, 3, 2, "SAME", 1),
+            (16, 16, 1, 3, 1, "SAME", 4), (10, 10, 6, 3, 1, "SAME", 1),
+            (20, 20, 2, 5, 2, "SAME", 3), (9, 9, 10, 3, 1, "VALID", 1)]:
+        b.dw(h, w, c, k, s, pad, mult, general=True)
+    out["dw"] = b.model("dw")
+    b = _Bank(seed + 2)
+    for k, n, bt in [(640, 128, 1), (128, 128, 1), (128, 8, 1), (64, 12, 1), (1000, 10, 1),
+                     (256, 64, 1), (33, 17, 1), (96, 40, 2), (2000, 4, 1), (16, 640, 1)]:
+        b.fc(k, n, bt)
+    for k, n, bt in [(256, 32, 1), (64, 10, 1), (500, 2, 1)]:
+        b.fc(k, n, bt, general=True)
+    for h, w, c, k, s in [(8, 8, 64, 8, 8), (25, 5, 64, 5, 5), (12, 12, 16, 2, 2),
+                          (6, 6, 32, 3, 1)]:
+        b.avgpool(h, w, c, k, s)
+    for shape in [(1, 32, 32, 16), (1, 16, 16, 32), (1, 8, 8, 64), (1, 100), (1, 7, 7, 3)]:
+        b.add(shape)
+    for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
+        b.softmax(rows, depth)
+    out["misc"] = b.model("misc")
+    return out
+
+
+# ----------------------------------------------------------------------------- fit
+#: Rows are weighted by measured**-WEIGHT_POWER: 1 fits relative error (small nodes count as
+#: much as big ones), 0.5 leans toward the big nodes that dominate a model's total.
+WEIGHT_POWER = 0.5
+
+
+def fit_variant(samples: list[Sample]) -> dict[str, float]:
+    """NNLS fit of instructions = sum(coef * feature), relative-error weighted."""
+    from scipy.optimize import nnls
+
+    names = sorted({k for s in samples for k in s.feats})
+    X = np.array([[s.feats.get(k, 0.0) for k in names] for s in samples], float)
+    y = np.array([s.instructions for s in samples], float)
+    wgt = 1.0 / np.maximum(y, 1.0) ** WEIGHT_POWER
+    scale = np.maximum(np.abs(X).max(axis=0), 1e-12)
+    coef, _ = nnls((X * wgt[:, None]) / scale, y * wgt, maxiter=2000)
+    coef = coef / scale
+    return {k: float(c) for k, c in zip(names, coef)}
+
+
+def fit(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    """Coefficients per variant."""
+    by: dict[str, list[Sample]] = {}
+    for s in samples:
+        by.setdefault(s.variant, []).append(s)
+    out = {v: fit_variant(ss) for v, ss in sorted(by.items())}
+    # Per-op models over all of an op's kernels, for variants a model meets unfitted.
+    by_op: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_op.setdefault(s.op, []).append(s)
+    for op, ss in sorted(by_op.items()):
+        if op not in out:
+            out[op] = fit_variant(ss)
+    return out
+
+
+def predict_node(coefs: dict[str, dict[str, float]], node: Node, kernel: str | None
+                 ) -> float:
+    """Predicted instructions for one node (0 for free ops, NaN for an unfitted variant)."""
+    variant, f = features(node, kernel)
+    if variant == "free":
+        return 0.0
+    c = coefs.get(variant)
+    if c is None:
+        return float("nan")
+    return float(sum(c.get(k, 0.0) * v for k, v in f.items()))
+
+
+def predict_model(coefs: dict[str, dict[str, float]], model: Model, core_class: str) -> float:
+    kernels = kernel_names(model, C_TARGET[core_class], CLASSES[core_class][2])
+    return float(sum(predict_node(coefs, n, kernels.get(k))
+                     for k, n in enumerate(model.main.nodes)))

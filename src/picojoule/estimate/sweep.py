@@ -1,0 +1,276 @@
+"""Sweeps over models x targets x clock frequencies: a table and a Pareto plot.
+
+Each job is one :func:`picojoule.estimate.estimate` call. Jobs run in parallel in local
+processes (``concurrent.futures``) or, given ``ray_address`` ("auto", "ray://host:10001",
+or "local" to start a private local instance), as Ray tasks on a cluster; a rich progress
+bar follows them. With a dataset, each model's accuracy is measured once with picojoule's
+reference interpreter (it does not depend on the target) and joins the rows.
+
+The Pareto front is over (accuracy up, inferences per second up, average power down);
+without a dataset, over the last two and per model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from picojoule.errors import InputError
+from picojoule.ir import Model
+
+ROW_KEYS = ("model", "target", "core", "mhz", "latency_ms", "inferences_per_s", "energy_uj",
+            "active_power_mw", "avg_power_uw", "battery_life_days", "accuracy", "method",
+            "pareto")
+
+
+def _job(model: Any, target: str, mhz: float | None, rate_hz: Any, battery: Any
+         ) -> dict[str, Any]:
+    """One estimate, reduced to a table row (runs in a worker process or a Ray task)."""
+    from picojoule.estimate import estimate
+
+    r = estimate(model, target, mhz=mhz, rate_hz=rate_hz, battery=battery)
+    return {"model": r["model"], "target": r["target"], "core": r["core"], "mhz": r["mhz"],
+            "latency_ms": r["latency_ms"], "inferences_per_s": r["rate_hz"],
+            "max_inferences_per_s": r["inferences_per_s_max"],
+            "energy_uj": r["energy_uj"], "active_power_mw": r["active_power_mw"],
+            "avg_power_uw": r["avg_power_uw"], "battery_life_days": r["battery_life_days"],
+            "method": r["method"], "warnings": len(r["warnings"])}
+
+
+def _frequencies(target: str, mhzs: Sequence[float] | str | None) -> list[float | None]:
+    """The clocks to try on ``target``: given ones it can run, its documented points
+    ("points"), or its maximum (None)."""
+    if mhzs is None:
+        return [None]
+    from picojoule.targets import load_target
+
+    t = load_target(target)
+    if isinstance(mhzs, str):
+        if mhzs != "points":
+            raise InputError(f"mhzs: a list of MHz, 'points' or None, not {mhzs!r}")
+        return list(t.core.points_mhz)
+    ok = [float(f) for f in mhzs if 0 < float(f) <= t.core.max_mhz * (1 + 1e-9)]
+    return ok or [None]
+
+
+def accuracy(model: Model | str | Path, dataset: str | Path | Callable[[Model], float]
+             ) -> float:
+    """Top-1 accuracy of ``model`` on ``dataset``: an .npz with ``x`` (N, *input shape, in the
+    input's dtype, or float32 to be quantized with the input's scale and zero point) and
+    ``y`` (N,) labels, run with picojoule's reference interpreter; or a callable."""
+    from picojoule.estimate import _load_model
+    from picojoule.runtime.reference import Interpreter
+
+    m = _load_model(model)
+    if callable(dataset):
+        return float(dataset(m))
+    data = np.load(str(dataset))
+    x, y = data["x"], data["y"]
+    inp = m.main.inputs[0]
+    interp = Interpreter(m)
+    hits = 0
+    for xi, yi in zip(x, y):
+        xi = np.asarray(xi).reshape(inp.shape)
+        if inp.quant is not None and xi.dtype.kind == "f" and inp.dtype != "float32":
+            info = np.iinfo(np.dtype(inp.dtype))
+            xi = np.clip(np.round(xi / inp.quant.scale0) + inp.quant.zp0, info.min, info.max)
+            xi = xi.astype(inp.dtype)
+        out = interp.run([xi])[0]
+        hits += int(np.argmax(out.reshape(-1)) == int(yi))
+    return hits / max(len(y), 1)
+
+
+def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark rows no other row beats on every objective (``row["pareto"] = True``). With
+    accuracies the front is over all rows (models doing the same task); without, per model
+    (different models may do different tasks: only speed and power compare)."""
+    use_acc = any(r.get("accuracy") is not None for r in rows)
+    if not use_acc:
+        for name in {r["model"] for r in rows}:
+            _front([r for r in rows if r["model"] == name], False)
+        return rows
+    return _front(rows, True)
+
+
+def _front(rows: list[dict[str, Any]], use_acc: bool) -> list[dict[str, Any]]:
+
+    def objs(r: dict[str, Any]) -> tuple[float, ...]:
+        o = (r["inferences_per_s"], -r["avg_power_uw"])
+        return ((r.get("accuracy") or 0.0,) + o) if use_acc else o
+
+    vals = [objs(r) for r in rows]
+    for i, r in enumerate(rows):
+        a = vals[i]
+        r["pareto"] = not any(all(b_ >= a_ for b_, a_ in zip(b, a)) and b != a
+                              for j, b in enumerate(vals) if j != i)
+    return rows
+
+
+def sweep(models: Iterable[Model | str | Path], targets: Iterable[str],
+          mhzs: Sequence[float] | str | None = None, dataset: Any = None, jobs: int = 2,
+          ray_address: str | None = None, rate_hz: Any = None, battery: Any = None,
+          progress: bool = True, plot: str | Path | None = None) -> list[dict[str, Any]]:
+    """Estimate every model on every target at every clock; rows sorted by model, target,
+    MHz, with the Pareto front marked. ``plot``: write the Pareto plot PNG there."""
+    models = list(models)
+    targets = list(targets)
+    specs = []
+    for model in models:
+        for target in targets:
+            for mhz in _frequencies(target, mhzs):
+                specs.append((model if not isinstance(model, Path) else str(model), target,
+                              mhz, rate_hz, battery))
+    if not specs:
+        raise InputError("sweep: no (model, target, MHz) combination to run")
+    accs: dict[str, float | None] = {}
+    if dataset is not None:
+        from picojoule.estimate import _load_model, _model_name
+
+        for model in models:
+            accs[_model_name(_load_model(model))] = accuracy(model, dataset)
+    rows = (_run_ray(specs, ray_address, jobs, progress) if ray_address
+            else _run_local(specs, jobs, progress))
+    for r in rows:
+        r["accuracy"] = accs.get(r["model"]) if dataset is not None else None
+    rows.sort(key=lambda r: (r["model"], r["target"], r["mhz"]))
+    pareto(rows)
+    if plot is not None:
+        pareto_plot(rows, plot)
+    return rows
+
+
+def _progress(total: int, enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    prog = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), disable=not enabled, transient=False)
+    return prog
+
+
+def _run_local(specs: list[tuple], jobs: int, progress: bool) -> list[dict[str, Any]]:
+    picklable = all(not isinstance(s[0], Model) for s in specs)
+    pool_cls = ProcessPoolExecutor if picklable and jobs > 1 else ThreadPoolExecutor
+    rows = []
+    with _progress(len(specs), progress) as prog, pool_cls(max_workers=max(jobs, 1)) as pool:
+        task = prog.add_task("sweep", total=len(specs))
+        futures = [pool.submit(_job, *s) for s in specs]
+        for f in as_completed(futures):
+            rows.append(f.result())
+            prog.advance(task)
+    return rows
+
+
+def ray_available() -> str | None:
+    """Why the Ray path cannot run (None when ``import ray`` works)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        return f"ray is not installed ({exc}); pip install ray"
+    return None
+
+
+def _run_ray(specs: list[tuple], address: str, jobs: int, progress: bool
+             ) -> list[dict[str, Any]]:
+    why = ray_available()
+    if why:
+        raise InputError(f"sweep --ray: {why}")
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(num_cpus=max(jobs, 1), include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+        started = True
+    try:
+        remote = ray.remote(_job)
+        pending = [remote.remote(*s) for s in specs]
+        rows = []
+        with _progress(len(specs), progress) as prog:
+            task = prog.add_task("sweep", total=len(specs))
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                rows.extend(ray.get(done))
+                prog.advance(task, len(done))
+        return rows
+    finally:
+        if started and address == "local":
+            ray.shutdown()
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table (Pareto rows marked with *)."""
+    acc = any(r.get("accuracy") is not None for r in rows)
+    head = ["", "model", "target", "MHz", "ms", "inf/s", "uJ/inf", "avg mW", "days",
+            *(["acc"] if acc else []), "method"]
+    lines = []
+    for r in rows:
+        days = r.get("battery_life_days")
+        lines.append(["*" if r.get("pareto") else "", r["model"], r["target"], f"{r['mhz']:g}",
+                      f"{r['latency_ms']:.2f}", f"{r['inferences_per_s']:.2f}",
+                      f"{r['energy_uj']:.1f}", f"{r['avg_power_uw'] / 1e3:.3f}",
+                      "-" if days is None else f"{days:.1f}",
+                      *([f"{r['accuracy']:.3f}" if r.get("accuracy") is not None else "-"]
+                        if acc else []),
+                      "fitted" if r["method"].startswith("fitted") else "fallback"])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    fmt = lambda row: "  ".join(str(x).rjust(w) if i > 2 else str(x).ljust(w)  # noqa: E731
+                                for i, (x, w) in enumerate(zip(row, widths)))
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
+
+
+def pareto_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """PNG: inferences/s against average power (log-log), colour = accuracy when known,
+    Pareto-front points outlined and labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    power = np.array([r["avg_power_uw"] / 1e3 for r in rows])
+    ips = np.array([r["inferences_per_s"] for r in rows])
+    accs = [r.get("accuracy") for r in rows]
+    if any(a is not None for a in accs):
+        sc = ax.scatter(power, ips, c=[a if a is not None else math.nan for a in accs],
+                        cmap="viridis", s=40, zorder=2)
+        fig.colorbar(sc, ax=ax, label="accuracy")
+    else:
+        models = sorted({r["model"] for r in rows})
+        for i, m in enumerate(models):
+            sel = [k for k, r in enumerate(rows) if r["model"] == m]
+            ax.scatter(power[sel], ips[sel], s=40, label=m, zorder=2,
+                       marker="os^Dv<>p*h"[i % 10])
+        ax.legend(fontsize=8, loc="best")
+    front = [k for k, r in enumerate(rows) if r.get("pareto")]
+    ax.scatter(power[front], ips[front], s=120, facecolors="none", edgecolors="red",
+               linewidths=1.5, zorder=3, label="Pareto front")
+    for k in front:
+        r = rows[k]
+        ax.annotate(f"{r['model']}@{r['target']} {r['mhz']:g} MHz", (power[k], ips[k]),
+                    fontsize=6, xytext=(4, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("average power (mW)")
+    ax.set_ylabel("inferences per second")
+    ax.set_title("picojoule sweep: speed vs power"
+                 + (" (accuracy in colour)" if any(a is not None for a in accs) else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _cpu_count() -> int:
+    return max(1, (os.cpu_count() or 1))

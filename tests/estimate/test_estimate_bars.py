@@ -1,0 +1,69 @@
+"""The bars' core logic on small inputs: the NNLS fit, wait-state scaling, the power-model
+comparison with a published MLPerf run, and (when QEMU is here) fit-then-predict on a few
+fully connected layers measured on the emulated Cortex-M4."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers_estimate import fc_model
+from picojoule.estimate import fit as F
+from picojoule.estimate.features import features, kernel_names
+from picojoule.estimate.latency import load_latency
+from picojoule.targets import load_target
+
+
+def test_nnls_recovers_known_costs() -> None:
+    # y = 3 * macs + 50 * outputs + 200, exactly.
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(12):
+        f = {"macs": float(rng.integers(100, 100_000)), "outputs": float(rng.integers(1, 500)),
+             "one": 1.0}
+        y = 3 * f["macs"] + 50 * f["outputs"] + 200
+        samples.append(F.Sample("s", i, "X", "v", f, int(y)))
+    c = F.fit(samples)["v"]
+    assert c["macs"] == pytest.approx(3.0, rel=1e-3)
+    assert c["outputs"] == pytest.approx(50.0, rel=1e-2)
+    assert c["one"] == pytest.approx(200.0, rel=5e-2)
+
+
+def test_flash_wait_states_scale_with_clock() -> None:
+    # RM0432: 5 WS at 120 MHz and 3 WS at 80 MHz (Range 1); the scaling reproduces both.
+    t = load_target("stm32l4r5")
+    lm = load_latency(t)
+    assert lm is not None
+    assert lm.wait_states(t, 120) == 5 and lm.wait_states(t, 80) == 3
+
+
+def test_power_model_against_published_kws_run() -> None:
+    # 100 uA/MHz * 3 V * 120 MHz = 36 mW; 36 mW * 43.2 ms = 1,555.2 uJ vs 1,820 published.
+    t = load_target("stm32l4r5")
+    run = next(r for r in t.published if r.model == "kws_dscnn_int8"
+               and "X-CUBE-AI" in r.system)
+    e = t.active_power_mw(run.mhz) * run.latency_ms
+    assert e == pytest.approx(1555.2)
+    assert abs(e / run.energy_uj - 1) <= 0.20
+
+
+def test_kernel_variant_comes_from_the_generator() -> None:
+    m = fc_model()
+    k = kernel_names(m, "cortex-m4")
+    assert k[0][0].startswith("pj_fc")  # the generator's function for the node
+    variant, f = features(m.main.nodes[0], k[0])
+    assert variant == k[0][0] and f["macs"] == 640 and f["one"] == 1.0
+
+
+@pytest.mark.skipif(F.available_classes() == [], reason="ARM toolchain or QEMU missing")
+def test_fit_then_predict_unseen_fc_on_m4() -> None:
+    """Measure five FC shapes on the emulated M4, fit, predict a sixth within 10%."""
+    bank = F._Bank(7)
+    for k, n in [(256, 32), (64, 64), (512, 8), (128, 100), (32, 16)]:
+        bank.fc(k, n)
+    samples, _ = F.measure(bank.model("fc"), "cortex-m4", "fc")
+    coefs = F.fit(samples)
+    unseen = fc_model(k=200, n=48, seed=3)
+    measured = F.measure_total(unseen, "cortex-m4")
+    predicted = F.predict_model(coefs, unseen, "cortex-m4")
+    assert abs(predicted / measured - 1) <= 0.10, (predicted, measured)

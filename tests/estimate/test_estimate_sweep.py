@@ -1,0 +1,48 @@
+"""sweep: 2 models x 4 targets locally (table + PNG) and on a local Ray instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from picojoule.estimate.sweep import format_table, pareto, ray_available, sweep
+
+MODELS = Path(__file__).resolve().parents[3] / "shared" / "models" / "mlperf_tiny"
+PAIR = [MODELS / "kws_dscnn_int8.tflite", MODELS / "ad_toycar_fcae_int8.tflite"]
+TARGETS = ["stm32l4r5", "stm32u585", "nrf52840", "esp32c3"]
+
+
+def test_sweep_local_table_and_plot(tmp_path) -> None:
+    png = tmp_path / "pareto.png"
+    rows = sweep(PAIR, TARGETS, mhzs=None, jobs=2, progress=False, plot=png)
+    assert len(rows) == 8
+    assert {(r["model"], r["target"]) for r in rows} == {
+        (m.stem, t) for m in PAIR for t in TARGETS}
+    assert all(r["latency_ms"] > 0 and r["avg_power_uw"] > 0 for r in rows)
+    assert any(r["pareto"] for r in rows)
+    table = format_table(rows)
+    assert len(table.splitlines()) == 10 and "stm32u585" in table
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_sweep_frequencies_and_accuracy_column(tmp_path) -> None:
+    rows = sweep(PAIR[1:], ["stm32u585"], mhzs="points", jobs=1, progress=False,
+                 dataset=lambda m: 0.9)
+    assert [r["mhz"] for r in rows] == [25.0, 55.0, 110.0, 160.0]
+    assert all(r["accuracy"] == 0.9 for r in rows)
+    # Higher clock: faster, and here (uA/MHz constant) the same energy per inference.
+    assert rows[-1]["latency_ms"] < rows[0]["latency_ms"]
+
+
+def test_pareto_by_hand() -> None:
+    rows = [{"model": "m", "inferences_per_s": 10, "avg_power_uw": 100},
+            {"model": "m", "inferences_per_s": 5, "avg_power_uw": 200},  # dominated
+            {"model": "m", "inferences_per_s": 20, "avg_power_uw": 400}]
+    assert [r["pareto"] for r in pareto(rows)] == [True, False, True]
+
+
+@pytest.mark.skipif(ray_available() is not None, reason=str(ray_available()))
+def test_sweep_on_local_ray() -> None:
+    rows = sweep(PAIR, TARGETS, jobs=1, ray_address="local", progress=False)
+    assert len(rows) == 8 and all(r["latency_ms"] > 0 for r in rows)
