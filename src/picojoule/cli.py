@@ -548,6 +548,13 @@ def _print_analysis(r: dict) -> None:
     con.print(f"flash: {fl['total_bytes']:,} of {cap} B = weights {fl['weights_bytes']:,} + "
               f"requantization {fl['requant_bytes']:,} + code ~{fl['code_bytes_estimate']:,} "
               f"(estimate)")
+    est = r.get("estimate", {})
+    if "error" in est:
+        con.print(f"estimate: n/a ({est['error']})")
+    elif est:
+        con.print(f"estimate at {est['mhz']:g} MHz: {est['latency_ms']:.3f} ms, "
+                  f"{est['energy_uj']:.1f} uJ per inference back to back ({est['method']}; "
+                  f"'picojoule estimate' for rates, batteries and sources)")
     for w in r["warnings"]:
         con.print(f"[yellow]warning:[/yellow] {w}")
     if r["fits"]:

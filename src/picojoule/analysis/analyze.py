@@ -175,4 +175,16 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
         "ops": ops,
     }
     report["suggestions"] = [] if fits else _suggestions(model, target, plan, flash, flash_over)
+    report["estimate"] = _estimate(model, target)
     return report
+
+
+def _estimate(model: Model, target: Target) -> dict[str, Any]:
+    """Latency and energy at the target's top clock (see ``picojoule estimate``)."""
+    from picojoule.errors import PicojouleError
+    from picojoule.estimate import estimate
+
+    try:
+        return estimate(model, target)
+    except PicojouleError as exc:
+        return {"error": str(exc)}
