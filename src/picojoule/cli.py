@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from picojoule.errors import InputError, PicojouleError
 
 EXIT_USER, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
-BACKENDS = ["reference", "c", "qemu-m4", "qemu-m7"]
+BACKENDS = ["reference", "c", "qemu-m4", "qemu-m7", "qemu-m55"]
 
 
 def _console():
@@ -354,7 +354,7 @@ def export(model: str, output: str) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--target", "-t", "target_name", default="qemu-m4", show_default=True,
-              metavar="T", help="Emulated core: qemu-m4, qemu-m7 (or a catalogue target).")
+              metavar="T", help="Emulated core: qemu-m4, qemu-m7, qemu-m55 (or a catalogue target).")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
               help="How many seeded random inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -413,7 +413,7 @@ def _qemu_backend(name: str) -> str:
     if name.startswith("qemu-"):
         return name
     core = _codegen_target(name)
-    mapping = {"cortex-m4": "qemu-m4", "cortex-m7": "qemu-m7"}
+    mapping = {"cortex-m4": "qemu-m4", "cortex-m7": "qemu-m7", "cortex-m55": "qemu-m55"}
     if core not in mapping:
         raise PicojouleError(f"no emulated board for {name!r} ({core}); use qemu-m4 or qemu-m7")
     return mapping[core]

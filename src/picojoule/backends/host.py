@@ -160,8 +160,16 @@ def build(model: Model | Generated, *, dsp: bool | None = None, name: str | None
             shutil.copy(tmp / so.name, so)
             shutil.rmtree(tmp, ignore_errors=True)
         else:
-            shutil.rmtree(out, ignore_errors=True)
-            os.replace(tmp, out)
+            # Another process may have finished the same build meanwhile: keep its folder
+            # (removing it would pull the library from under a process that loaded it).
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                if so.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:  # a stale, incomplete folder
+                    shutil.rmtree(out, ignore_errors=True)
+                    os.replace(tmp, out)
     lib = HostLibrary(gen, so)
     _LOADED[key] = lib
     return lib

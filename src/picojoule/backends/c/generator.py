@@ -28,7 +28,8 @@ KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 
 #: C element type of each IR dtype the generated code handles.
 CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float",
-          "uint8": "uint8_t"}
+          "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t", "int64": "int64_t",
+          "uint64": "uint64_t"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,15 @@ class Context:
         self.decls: list[str] = []
         self._count = 0
         self.const_bytes = 0
+        #: Persistent kernel state (e.g. a streaming op's noise estimate): (ident, ctype,
+        #: element count); static buffers outside the arena, zeroed by <name>_reset().
+        self.statics: list[tuple[str, str, int]] = []
+
+    def state_buffer(self, base: str, ctype: str, count: int) -> str:
+        """A zero-initialised static buffer that persists across invokes; its C name."""
+        ident = self._ident(base)
+        self.statics.append((ident, ctype, max(int(count), 1)))
+        return ident
 
     def _ident(self, base: str) -> str:
         self._count += 1
@@ -129,7 +139,8 @@ class Context:
 
 
 _NP_OF_C = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32,
-            "uint8_t": np.uint8, "int64_t": np.int64}
+            "uint8_t": np.uint8, "int64_t": np.int64, "uint16_t": np.uint16,
+            "uint32_t": np.uint32, "uint64_t": np.uint64}
 
 
 def _comment(text: str) -> str:
@@ -165,18 +176,58 @@ def _c_field(v: object) -> str:
 
 EmitFn = Callable[[Context, Node], Emitted]
 EMITTERS: dict[str, EmitFn] = {}
+#: Emitters for particular configurations of an op (e.g. its int16 or float32 form), tried
+#: in registration order before the op's general emitter: [(predicate, emitter)].
+SPECIAL: dict[str, list[tuple[Callable[[Node], bool], EmitFn]]] = {}
 
 
-def emitter(*ops: str) -> Callable[[EmitFn], EmitFn]:
+def emitter(*ops: str, when: Callable[[Node], bool] | None = None
+            ) -> Callable[[EmitFn], EmitFn]:
+    """Register an emitter for ``ops``; with ``when``, only for the nodes it accepts (so
+    several modules can each handle one dtype family of the same op)."""
     def deco(fn: EmitFn) -> EmitFn:
         for op in ops:
-            EMITTERS[op] = fn
+            if when is None:
+                EMITTERS[op] = fn
+            else:
+                SPECIAL.setdefault(op, []).append((when, fn))
         return fn
     return deco
 
 
+def _dtypes(node: Node) -> str:
+    """'int8 -> int16' style summary of a node's first input and output types."""
+    x = node.inputs[0] if node.inputs and node.inputs[0] is not None else None
+    return f"{x.dtype if x else '-'} -> {node.outputs[0].dtype if node.outputs else '-'}"
+
+
+def emitter_for(node: Node) -> EmitFn | None:
+    """The emitter that handles ``node`` (None: the op has no emitter at all)."""
+    for pred, fn in SPECIAL.get(node.op, ()):
+        if pred(node):
+            return fn
+    return EMITTERS.get(node.op)
+
+
 def unsupported(node: Node, what: str) -> UnsupportedOpError:
     return UnsupportedOpError(f"C backend: {node.op} (node {node.name!r}): {what} is not supported")
+
+
+#: Ops whose emitters keep their variable (state) inputs in the static state buffer.
+STATEFUL_OPS: set[str] = set()
+
+
+def _check_state(g) -> None:
+    """Variable tensors are only supported as the state inputs of stateful-op emitters."""
+    users: dict[int, list[str]] = {}
+    for n in g.nodes:
+        for v in n.inputs:
+            if v is not None and v.variable:
+                users.setdefault(id(v), []).append(n.op)
+    for v in g.values():
+        if v.variable and not all(op in STATEFUL_OPS for op in users.get(id(v), ["?"])):
+            raise UnsupportedOpError(f"C backend: variable (state) tensor {v.name!r} is not "
+                                     f"supported (used by {', '.join(users.get(id(v), []))})")
 
 
 # --------------------------------------------------------------------------- generation
@@ -216,10 +267,6 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
     g = model.main
     name = c_identifier(name)
     ctx = Context(name, tgt, use_dsp)
-    for v in g.values():
-        if v.variable:
-            raise UnsupportedOpError(f"C backend: variable (state) tensor {v.name!r} is not "
-                                     "supported")
     for v in [*g.inputs, *g.outputs]:
         if v.dtype not in CTYPES:
             raise UnsupportedOpError(f"C backend: graph I/O {v.name!r} of type {v.dtype} is "
@@ -227,11 +274,13 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         if v.is_const:
             raise UnsupportedOpError(f"C backend: constant graph I/O {v.name!r} is not "
                                      "supported")
-    missing = sorted({n.op for n in g.nodes if n.op not in EMITTERS})
+    missing = sorted({n.op if n.op not in SPECIAL else f"{n.op} ({_dtypes(n)})"
+                      for n in g.nodes if emitter_for(n) is None})
     if missing:
         raise UnsupportedOpError(f"C backend: unsupported op(s): {', '.join(missing)}")
+    _check_state(g)
 
-    emitted = [EMITTERS[n.op](ctx, n) for n in g.nodes]
+    emitted = [emitter_for(n)(ctx, n) for n in g.nodes]  # type: ignore[misc]
 
     # ---- memory plan: tensors (reshape outputs alias their inputs) and scratch
     root: dict[int, Value] = {}
@@ -261,10 +310,11 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         touch(v, -1)
     for k, node in enumerate(g.nodes):
         for v in node.inputs:
-            if v is not None and not v.is_const:
+            if v is not None and not v.is_const and not v.variable:
                 touch(v, k)
         for v in node.outputs:
-            touch(v, k)
+            if not v.variable:
+                touch(v, k)
     for v in g.outputs:
         touch(v, last)
     scratch: dict[int, planner.Buffer] = {}
@@ -273,10 +323,19 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
             scratch[k] = planner.Buffer(("scratch", k), em.scratch, k, k)
     arena = planner.place([*bufs.values(), *scratch.values()])
 
+    # State (variable) tensors live in static buffers outside the arena: they persist
+    # from one invoke to the next, and <name>_reset() restores their initial contents.
+    state: dict[int, tuple[Value, str]] = {}
+    for v in g.values():
+        if v.variable:
+            state[id(v)] = (v, f"{name}_state{len(state)}")
+
     def ptr(v: Value) -> str:
         ctype = CTYPES.get(v.dtype)
         if ctype is None:
             raise UnsupportedOpError(f"C backend: tensor {v.name!r} of type {v.dtype}")
+        if id(v) in state:
+            return f"(({ctype} *){state[id(v)][1]}.v)"
         return f"(({ctype} *)(arena + {bufs[id(find(v))].offset}))"
 
     body: list[str] = []
@@ -302,9 +361,12 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
                 sources.append(s)
 
     files: dict[str, str] = {}
-    files[f"{name}.h"] = _header(name, g.inputs, g.outputs, arena, tgt, use_dsp)
-    files[f"{name}.c"] = _model_c(name, ctx, g.inputs, g.outputs, body, arena, ptr, bufs, find)
-    for s in ["pj_common.h", "pj_kernels.h", *sources]:
+    state_bytes = sum(v.nbytes for v, _ in state.values()) + sum(
+        n * int(np.dtype(_NP_OF_C[c]).itemsize) for _, c, n in ctx.statics)
+    files[f"{name}.h"] = _header(name, g.inputs, g.outputs, arena, tgt, use_dsp, state_bytes)
+    files[f"{name}.c"] = _model_c(name, ctx, g.inputs, g.outputs, body, arena, ptr, bufs, find,
+                                  list(state.values()))
+    for s in ["pj_common.h", "pj_kernels.h", "pj_ops2.h", *sources]:
         files[s] = (KERNEL_DIR / s).read_text()
     c_sources = [f"{name}.c", *sources]
     files["main.c"] = _example_main(name, g.inputs, g.outputs)
@@ -365,7 +427,7 @@ def _signature(name: str, ins: list[Value], outs: list[Value], arena_arg: bool) 
 
 
 def _header(name: str, ins: list[Value], outs: list[Value], arena: int, tgt: Target,
-            dsp: bool) -> str:
+            dsp: bool, state_bytes: int = 0) -> str:
     up = name.upper()
     lines = [
         f"/* {name}: neural network library generated by picojoule (target {tgt.name}"
@@ -392,6 +454,11 @@ def _header(name: str, ins: list[Value], outs: list[Value], arena: int, tgt: Tar
         *_io_macros(f"{up}_INPUT", ins),
         *_io_macros(f"{up}_OUTPUT", outs),
         _signature(name, ins, outs, True) + ";",
+        f"/* The model's state (recurrent memories, {state_bytes} bytes, kept in static buffers",
+        " * outside the arena) persists between invokes; this puts it back to its initial",
+        " * contents (a fresh stream).  Invoke does it by itself before its first run. */",
+        f"#define {up}_STATE_SIZE {state_bytes}",
+        f"void {name}_reset(void);",
         f"#ifndef {up}_NO_STATIC_ARENA",
         _signature(name, ins, outs, False) + ";",
         "#endif",
@@ -406,9 +473,39 @@ def _header(name: str, ins: list[Value], outs: list[Value], arena: int, tgt: Tar
     return "\n".join(lines)
 
 
+def _state_c(name: str, state: list[tuple[Value, str]],
+             statics: list[tuple[str, str, int]] = ()) -> list[str]:
+    """Static state buffers, their reset function and the first-invoke guard."""
+    if not state and not statics:
+        return [f"void {name}_reset(void)", "{", "}", ""]
+    lines = []
+    resets = []
+    for ident, ctype, count in statics:
+        lines.append(f"static {ctype} {ident}[{count}];")
+        resets.append(f"    memset({ident}, 0, sizeof {ident});")
+    for v, ident in state:
+        # As TFLM's ResetVariableTensors: int8 state starts at its zero point, else 0.
+        fill = int(v.quant.zp0) if v.quant is not None and v.dtype == "int8" else 0
+        lines.append(f"static union {{ int64_t align_; {CTYPES[v.dtype]} v[{max(v.size, 1)}]; }} "
+                     f"{ident}; /* {_comment(v.name)} */")
+        resets.append(f"    memset({ident}.v, {fill & 0xFF}, sizeof {ident}.v);")
+    return [
+        *lines,
+        f"static int {name}_state_ready;",
+        "",
+        f"void {name}_reset(void)",
+        "{",
+        *resets,
+        f"    {name}_state_ready = 1;",
+        "}",
+        "",
+    ]
+
+
 def _model_c(name: str, ctx: Context, ins: list[Value], outs: list[Value], body: list[str],
-             arena: int, ptr, bufs, find) -> str:
+             arena: int, ptr, bufs, find, state: list | None = None) -> str:
     up = name.upper()
+    state = state or []
     copy_in = [f"    memcpy({ptr(v)}, input{i}, {v.nbytes});" for i, v in enumerate(ins)]
     copy_out = [f"    memcpy(output{i}, {ptr(v)}, {v.nbytes});" for i, v in enumerate(outs)]
     call_args = ", ".join([*(f"input{i}" for i in range(len(ins))),
@@ -419,6 +516,7 @@ def _model_c(name: str, ctx: Context, ins: list[Value], outs: list[Value], body:
         "#include <string.h>",
         "",
         '#include "pj_kernels.h"',
+        '#include "pj_ops2.h"',
         f'#include "{name}.h"',
         "",
         "/* Define PJ_PROFILE and provide pj_profile_node() to time every node. */",
@@ -430,8 +528,11 @@ def _model_c(name: str, ctx: Context, ins: list[Value], outs: list[Value], body:
         "#endif",
         "",
         *ctx.decls,
+        *_state_c(name, state, ctx.statics),
         _signature(name, ins, outs, True),
         "{",
+        *([f"    if (!{name}_state_ready) {{", f"        {name}_reset();", "    }"]
+          if state or ctx.statics else []),
         *copy_in,
         *body,
         *copy_out,

@@ -7,7 +7,11 @@ import numpy as np
 from picojoule.backends.c.generator import unsupported
 from picojoule.ir import Node, Value
 from picojoule.ops.common import activation_range
-from picojoule.quant.fixedpoint import quantize_multipliers, wrap_int32
+from picojoule.quant.fixedpoint import (
+    multiply_by_quantized_multiplier,
+    quantize_multipliers,
+    wrap_int32,
+)
 
 
 def require_int8(node: Node, *values: Value | None) -> None:
@@ -117,3 +121,137 @@ def fold_constants(ctx, mult: np.ndarray, shift: np.ndarray, zp: int) -> str | N
     """:func:`fold_rows` for every channel of a layer as a C array name (None: general)."""
     rows = fold_rows(mult, shift, zp)
     return None if rows is None else ctx.array("rq", "int32_t", rows)
+
+
+def fast_rq_rows(mult, shift, zps, bias: np.ndarray | None = None,
+                 rows: np.ndarray | None = None) -> np.ndarray | None:
+    """Rows {m, c, r - 1} for pj_rq3 (pj_common.h), c = 2^(r-2) + zp * 2^(r-1), r = -shift,
+    or None when some channel cannot use them.  Needs m >= 0 and |zp| <= 128; a channel
+    qualifies when its shift is a right shift r in [2, 23] or, given the layer's ``bias`` and
+    weight ``rows`` [channel][taps], when its output is a constant (zero weights: TFLM's
+    result for the bias; or a shift so large that no int8 input moves the result off the
+    zero point): then {0, 1 + 2 K, 1} yields K for every accumulator."""
+    r = -np.asarray(shift, np.int64).reshape(-1)
+    m = np.asarray(mult, np.int64).reshape(-1)
+    z = np.broadcast_to(np.asarray(zps, np.int64), r.shape)
+    if r.size == 0 or np.any(m < 0) or np.any(np.abs(z) > 128):
+        return None
+    out = []
+    for ch in range(r.size):
+        ri, mi, zi = int(r[ch]), int(m[ch]), int(z[ch])
+        if 2 <= ri <= MAX_FOLD_SHIFT:
+            out.append([mi, (1 << (ri - 2)) + zi * (1 << (ri - 1)), ri - 1])
+            continue
+        if bias is None or rows is None:
+            return None
+        wabs = int(np.abs(rows[ch].astype(np.int64)).sum())
+        if wabs == 0:  # the accumulator is the bias
+            k = int(multiply_by_quantized_multiplier(np.array([bias[ch]], np.int64), mi,
+                                                     -ri)[0]) + zi
+        else:
+            # |acc| <= |bias| + 255 * sum|w|; TFLM's result is the zero point while the
+            # rounded high product stays below 2^(r-1) in magnitude.
+            bound = abs(int(bias[ch])) + 255 * wabs
+            if ri <= MAX_FOLD_SHIFT or (bound * mi >> 31) + 2 >= (1 << (ri - 1)):
+                return None
+            k = zi
+        out.append([0, 1 + 2 * k, 1])
+    return np.array(out, np.int64)
+
+
+def declare(ctx, prototype: str) -> None:
+    """Declare a kernel entry point in the model's C file (once): kernels beyond
+    pj_kernels.h reuse its parameter structs, so a prototype is all the model needs."""
+    line = prototype.rstrip(";") + ";\n"
+    if line not in ctx.decls:
+        ctx.decls.insert(0, line)
+
+
+def w16_quad_layout(rows: np.ndarray) -> np.ndarray:
+    """Weights for pj_conv_s8_w16 as int32 words, each an int16 pair (w[k], w[k+2]) or
+    (w[k+1], w[k+3]) of a group of 4 taps (low half first; the order SXTB16 gives the
+    columns): rows padded to multiples of 4 (columns) and 4 (rows); per channel quad and
+    group of 4 taps, 8 words ordered (pair 0: ch 0..3, pair 1: ch 0..3), then rotated by one
+    so the word read last (pair 1, ch 3) comes first (the loop post-increments on it)."""
+    n, k = rows.shape
+    kp, npad = (k + 3) // 4 * 4, (n + 3) // 4 * 4
+    full = np.zeros((npad, kp), np.int64)
+    full[:n, :k] = rows
+    # taps (0, 2) and (1, 3) of each group pair up: the order SXTB16 gives the columns
+    full = full.reshape(npad, kp // 4, 4)[:, :, [0, 2, 1, 3]].reshape(npad, kp)
+    lo = full[:, 0::2] & 0xFFFF
+    hi = full[:, 1::2] & 0xFFFF
+    words = (lo | (hi << 16)).astype(np.uint32).view(np.int32).astype(np.int64)  # [n][kp/2]
+    g = words.reshape(npad // 4, 4, kp // 4, 2)           # [q][j][g][pair]
+    g = g.transpose(0, 2, 3, 1).reshape(npad // 4, kp // 4, 8)  # [q][g][pair*4 + j]
+    g = np.roll(g, 1, axis=2)
+    return np.ascontiguousarray(g.reshape(-1))
+
+
+def is_mve(ctx) -> bool:
+    """Helium (MVE) kernels: the Cortex-M55 target with the fast data layouts."""
+    return bool(ctx.dsp) and ctx.target.name == "cortex-m55"
+
+
+def pad4(values: np.ndarray, fill: int = 0) -> np.ndarray:
+    """A 1-D array padded to a multiple of 4 entries (vector loads of 4 channels)."""
+    v = np.asarray(values, np.int64).reshape(-1)
+    out = np.full((v.size + 3) // 4 * 4, fill, np.int64)
+    out[:v.size] = v
+    return out
+
+
+def mve_rq(mult, shift, zp: int, bias: np.ndarray, rows: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per-channel (m, -r, c2 = 2^(r-1) + zp * 2^r) for pj_mve_store4 (pj_mve.c), or None.
+
+    A channel qualifies when its accumulator provably stays within |acc| < 2^30
+    (|bias| + 255 * sum|w|) and it is a right shift r >= 1 with c2 + acc / 2 inside int32,
+    or when its output is a constant (zero weights, or a shift so large that no input moves
+    the result off the zero point): then (0, -1, 2 K + 1) gives K."""
+    r = -np.asarray(shift, np.int64).reshape(-1)
+    m = np.asarray(mult, np.int64).reshape(-1)
+    if np.any(m < 0) or abs(int(zp)) > 128:
+        return None
+    ms, nrs, c2s = [], [], []
+    for ch in range(r.size):
+        ri, mi = int(r[ch]), int(m[ch])
+        wabs = int(np.abs(rows[ch].astype(np.int64)).sum())
+        bound = abs(int(bias[ch])) + 255 * wabs
+        if wabs == 0:
+            k = int(multiply_by_quantized_multiplier(np.array([bias[ch]], np.int64), mi,
+                                                     -ri)[0]) + zp
+            ms.append(0), nrs.append(-1), c2s.append(2 * k + 1)
+            continue
+        if bound >= (1 << 30):
+            return None
+        if ri >= 1:
+            c2 = (1 << (ri - 1)) + zp * (1 << ri)
+            if abs(c2) + bound + 4 < (1 << 31):
+                ms.append(mi), nrs.append(-ri), c2s.append(c2)
+                continue
+            if (bound * mi >> 31) + 2 < (1 << (ri - 1)):  # always the zero point
+                ms.append(0), nrs.append(-1), c2s.append(2 * zp + 1)
+                continue
+        return None
+    return pad4(ms), pad4(nrs, -1), pad4(c2s)
+
+
+def mve_row_layout(rows: np.ndarray) -> np.ndarray:
+    """Weights [n][K] for pj_mve_rows2 (pj_mve.c): rows padded to a multiple of 4 and of 16
+    columns, then [n / 4][K16 / 16][4][16] (per chunk of 16 taps, the 4 rows' chunks)."""
+    n, k = rows.shape
+    k16, npad = (k + 15) // 16 * 16, (n + 3) // 4 * 4
+    full = np.zeros((npad, k16), np.int64)
+    full[:n, :k] = rows
+    return full.reshape(npad // 4, 4, k16 // 16, 16).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def mve_rq_table(mult, shift, zp: int, bias: np.ndarray, rows: np.ndarray
+                 ) -> np.ndarray | None:
+    """:func:`mve_rq` as pj_mve_rows2's table: per block of 4 channels {m[4], c2[4], -r[4]}."""
+    rq = mve_rq(mult, shift, zp, bias, rows)
+    if rq is None:
+        return None
+    m, nr, c2 = rq
+    return np.stack([a.reshape(-1, 4) for a in (m, c2, nr)], axis=1).reshape(-1)

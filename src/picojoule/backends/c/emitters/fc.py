@@ -9,7 +9,12 @@ from picojoule.backends.c.emitters.common import (
     as_int32,
     bias_or_zeros,
     check_multipliers,
+    declare,
     dsp_layout,
+    is_mve,
+    mve_row_layout,
+    mve_rq_table,
+    pad4,
     fold_constants,
     require_const,
     require_int8,
@@ -48,6 +53,9 @@ def emit_fc(ctx: Context, node: Node) -> Emitted:
     in_off = -x.quant.zp0
     folded = bias_or_zeros(node, b, nd) + in_off * (rows.astype(np.int64).sum(axis=1)
                                                      + k * w_off)
+    if is_mve(ctx) and w_off == 0:
+        return _emit_fc_mve(ctx, node, rows, folded, bias_or_zeros(node, b, nd), mult, shift,
+                            (lo, hi), batches)
     fields = dict(
         batches=batches, accum_depth=k, out_depth=nd, weight_offset=w_off,
         out_offset=out.quant.zp0, act_min=lo, act_max=hi,
@@ -60,3 +68,21 @@ def emit_fc(ctx: Context, node: Node) -> Emitted:
         return Emitted(f"pj_fc_s8_dsp(&{p}, {{in0}}, {{out0}}, (int16_t *){{scratch}});",
                        scratch=2 * k, sources=("pj_fc.c",))
     return Emitted(f"pj_fc_s8(&{p}, {{in0}}, {{out0}});", sources=("pj_fc.c",))
+
+
+def _emit_fc_mve(ctx: Context, node: Node, rows: np.ndarray, folded: np.ndarray,
+                 bias0: np.ndarray, mult, shift, act: tuple[int, int], batches: int) -> Emitted:
+    """pj_fc_s8_mve (pj_mve.c): Helium dot products over chunks of 16, 4 rows per block."""
+    out = node.outputs[0]
+    nd, k = rows.shape
+    rq = mve_rq_table(mult, shift, out.quant.zp0, bias0, rows)
+    fields = dict(
+        batches=batches, accum_depth=k, out_depth=nd, weight_offset=0,
+        out_offset=out.quant.zp0, act_min=act[0], act_max=act[1],
+        weights=ctx.array("w", "int8_t", mve_row_layout(rows)),
+        bias=ctx.array("b", "int32_t", pad4(as_int32(folded))),
+        mult=ctx.array("m", "int32_t", pad4(mult)), shift=ctx.array("s", "int32_t", pad4(shift)),
+        rq=None if rq is None else ctx.array("rq", "int32_t", rq))
+    p = ctx.params("pj_fc_params", fields)
+    declare(ctx, "void pj_fc_s8_mve(const pj_fc_params *p, const int8_t *in, int8_t *out)")
+    return Emitted(f"pj_fc_s8_mve(&{p}, {{in0}}, {{out0}});", sources=("pj_mve.c",))

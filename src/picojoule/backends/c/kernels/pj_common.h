@@ -36,6 +36,15 @@
 #define PJ_HAVE_DSP 0
 #endif
 
+/* The kernels' inline-assembly loops need GNU C, DSP instructions and an optimizing build:
+ * they hold up to 14 register operands, which -O0 (a frame pointer in r7) cannot provide.
+ * Otherwise the equivalent C runs. */
+#if PJ_HAVE_DSP && defined(__GNUC__) && defined(__OPTIMIZE__) && !defined(PJ_NO_ASM)
+#define PJ_DSP_ASM 1
+#else
+#define PJ_DSP_ASM 0
+#endif
+
 PJ_INLINE int32_t pj_min32(int32_t a, int32_t b) { return a < b ? a : b; }
 PJ_INLINE int32_t pj_max32(int32_t a, int32_t b) { return a > b ? a : b; }
 PJ_INLINE int32_t pj_clamp32(int32_t v, int32_t lo, int32_t hi)
@@ -246,5 +255,74 @@ PJ_INLINE int32_t pj_smlad(uint32_t a, uint32_t b, int32_t acc)
     return (int32_t)((uint32_t)acc + (uint32_t)(a0 * b0) + (uint32_t)(a1 * b1));
 }
 #endif
+
+/* ---- Fast requantization, 3 constants per channel {m, c, r - 1} --------------------------
+ * Valid when the shift is a right shift r in [2, 23], m >= 0 and |zero point| <= 128 (the
+ * generator checks; see fast_rq_rows in emitters/common.py).  With c = 2^(r-2) + zp*2^(r-1)
+ * the value pj_rq computes is the high word of the 64-bit sum
+ *     x*m + (c + [x < 0 ? -1 : 0]) * 2^32 + (2^30 | (x & 2^31))
+ * shifted right by r - 1: the two low-word constants 2^30 and 2^30 + 2^31 are exactly
+ * 2^30 - 2^31 [x < 0] with its borrow moved into the high word.  One SMLAL on Arm. */
+PJ_INLINE int32_t pj_rq3(int32_t x, int32_t m, int32_t c, int32_t sh)
+{
+#if PJ_HAVE_DSP && defined(__GNUC__)
+    /* One asm block: compilers otherwise hoist the constant parts of many of these and
+     * spill them. */
+    uint32_t lo;
+    int32_t hi;
+    __asm__("and    %[lo], %[x], #0x80000000\n\t"
+            "orr    %[lo], %[lo], #0x40000000\n\t"
+            "add    %[hi], %[c], %[x], asr #31\n\t"
+            "smlal  %[lo], %[hi], %[x], %[m]\n\t"
+            "asr    %[hi], %[hi], %[s]"
+            : [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [x] "r"(x), [m] "r"(m), [c] "r"(c), [s] "r"(sh));
+    return hi;
+#else
+    const int64_t base = (int64_t)(c + (x >> 31)) * ((int64_t)1 << 32)
+                         + (int64_t)(((uint32_t)x & 0x80000000u) | 0x40000000u);
+    const int64_t v = base + (int64_t)x * m;
+    return (int32_t)(v >> 32) >> sh;
+#endif
+}
+
+/* Clamp to [lo, hi] inside int8: SSAT then the activation bounds (rarely needed). */
+PJ_INLINE int32_t pj_act8(int32_t v, int32_t lo, int32_t hi)
+{
+    v = pj_sat8(v);
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+/* Depthwise row strip: the k_h input rows an output row reads (input rows iy0, iy0 + dil_h,
+ * ...), each pw pixels of c channels starting at input column -pad_l, pixels outside the
+ * image set to the input zero point zp (x + input_offset = 0 there: what TFLM's skipped taps
+ * contribute).  Every output pixel of the row is then an interior pixel of the strip. */
+PJ_INLINE void pj_dw_strip(int8_t *strip, const int8_t *in, int32_t in_h, int32_t in_w,
+                           int32_t c, int32_t iy0, int32_t kh, int32_t dil_h, int32_t pad_l,
+                           int32_t pw, int zp)
+{
+    const int32_t rowb = pw * c;
+    const int32_t left = pad_l < pw ? pad_l : pw;
+    const int32_t right_edge = pad_l + in_w < pw ? pad_l + in_w : pw;
+    const int32_t n = right_edge > left ? right_edge - left : 0;
+    int32_t ky;
+    for (ky = 0; ky < kh; ++ky, strip += rowb) {
+        const int32_t iy = iy0 + ky * dil_h;
+        if (iy < 0 || iy >= in_h) {
+            memset(strip, zp, (size_t)rowb);
+            continue;
+        }
+        if (left > 0) {
+            memset(strip, zp, (size_t)(left * c));
+        }
+        if (n > 0) {
+            memcpy(strip + left * c, in + (iy * in_w + left - pad_l) * c, (size_t)(n * c));
+        }
+        if (left + n < pw) {
+            memset(strip + (left + n) * c, zp, (size_t)((pw - left - n) * c));
+        }
+    }
+}
 
 #endif /* PJ_COMMON_H */
