@@ -60,11 +60,12 @@ def test_instruction_count_scales_with_work() -> None:
     assert i1 > 10 * i_small
 
 
-def test_m7_matches_reference() -> None:
-    """mps2-an500 (Cortex-M7) runs the same firmware flow bit-exactly."""
-    model = load(MODELS["kws"])
+@pytest.mark.parametrize("key", ["kws", "vww", "ic", "ad"])
+def test_m7_matches_tflm(key: str) -> None:
+    """mps2-an500 (Cortex-M7) runs the MLPerf Tiny four bit-exactly with TFLM."""
+    model = load(MODELS[key])
     x = random_inputs(model.main, 3)
     outs, instructions, sizes = qemu.run(model, x, "mps2-an500")
-    want = TflmSession(MODELS["kws"], preserve_all=False).run(x)
+    want = TflmSession(MODELS[key], preserve_all=False).run(x)
     assert np.array_equal(outs[0], want[0])
     assert instructions > 0 and sizes["text"] > 0
