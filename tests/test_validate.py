@@ -30,3 +30,31 @@ def test_validate_refuses_a_core_it_cannot_emulate(capsys):
                  "--target", "rp2040"])
     err = capsys.readouterr().err
     assert code == 1 and "no emulated board" in err
+
+
+def test_first_differing_layer_is_found_by_bisection():
+    """A backend that corrupts one layer's output is pinned to that layer."""
+    import numpy as np
+
+    from picojoule.backends.diagnose import first_differing_layer
+    from picojoule.importers import load_model
+    from picojoule.runtime import Interpreter, random_inputs
+
+    path = SHARED_MODELS / "mlperf_tiny/kws_dscnn_int8.tflite"
+    broken = 5  # the third DEPTHWISE_CONV_2D
+
+    def faulty_backend(model, feeds):
+        # The reference, except that node `broken`'s output gains 1 wherever it is computed.
+        interp = Interpreter(model, preserve_all=True)
+        outs = interp.run(feeds)
+        n = len(model.main.nodes)
+        if n - 1 >= broken:
+            return [np.clip(o.astype(np.int16) + 1, -128, 127).astype(o.dtype) for o in outs]
+        return outs
+
+    feeds = random_inputs(load_model(path).main, 0)
+    found = first_differing_layer(lambda: load_model(path), feeds, faulty_backend)
+    assert found == {"index": broken, "op": "DEPTHWISE_CONV_2D",
+                     "name": load_model(path).main.nodes[broken].name}
+    assert first_differing_layer(lambda: load_model(path), feeds,
+                                 lambda m, x: Interpreter(m).run(x)) is None

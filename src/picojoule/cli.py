@@ -388,7 +388,19 @@ def validate(model: str, target_name: str, seeds: int, as_json: bool) -> None:
                 rows.append({"seed": seed, "output": i, "backend": name, "identical": same,
                              "differing_elements": diff})
     ok = all(r["identical"] for r in rows)
+    first_diff = {}
+    if not ok:  # find the first layer each disagreeing backend gets wrong
+        from picojoule.backends.diagnose import first_differing_layer
+
+        runners = {"c": lambda mm, x: host.build(mm).run(x),
+                   backend: lambda mm, x: qemu.build(mm, backend).run(x)[0]}
+        bad = {(r["backend"], r["seed"]) for r in rows if not r["identical"]}
+        for name, seed in sorted(bad, key=lambda b: b[1]):
+            if name not in first_diff:
+                first_diff[name] = first_differing_layer(
+                    lambda: _load(model), random_inputs(m.main, seed), runners[name])
     report = {"model": model, "backend": backend, "agree": ok, "comparisons": rows,
+              "first_differing_layer": first_diff,
               "instructions": instructions, "sizes": fw.sizes,
               "model_part_sizes": fw.model_sizes}
     if as_json:
@@ -402,6 +414,10 @@ def validate(model: str, target_name: str, seeds: int, as_json: bool) -> None:
                   f"firmware text {fw.sizes['text']:,} B, data {fw.sizes['data']:,} B, bss "
                   f"{fw.sizes['bss']:,} B (model part text {fw.model_sizes['text']:,} B, bss "
                   f"{fw.model_sizes['bss']:,} B)")
+        for name, layer in first_diff.items():
+            where = (f"node {layer['index']} ({layer['op']} {layer['name']!r})" if layer
+                     else "no single layer (state carried across seeds)")
+            con.print(f"{name}: first differing layer: {where}")
         con.print("[bold green]all backends agree bit for bit[/bold green]" if ok else
                   "[bold red]backends disagree[/bold red]")
     if not ok:
