@@ -155,3 +155,25 @@ def test_cross_compiles_strictly(tmp_path: Path, target: str) -> None:
         res = subprocess.run(["arm-none-eabi-gcc", *flags, "-c", src, "-o", "/dev/null"],
                              cwd=tmp_path, capture_output=True, text=True)
         assert res.returncode == 0, f"{target} {src}: {res.stderr}"
+
+
+STRICT_SAMPLE = ["mlperf_tiny/kws_dscnn_int8.tflite", "mlperf_tiny/vww_mobilenetv1_96_int8.tflite",
+                 "mlperf_tiny/ic_resnet8_int8.tflite", "mlperf_tiny/ad_toycar_fcae_int8.tflite",
+                 "mlperf_tiny/ic_resnet8_float32.tflite", "mlperf_tiny/kws_dscnn_float32.tflite",
+                 "ops/conv0.tflite", "ops/transpose_conv0.tflite", "ops/strided_slice0.tflite",
+                 "tflm/keyword_scrambled.tflite", "tflm/micro_speech_lstm.tflite",
+                 "tflm/audio_preprocessor_int8.tflite"]
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+@pytest.mark.parametrize("rel", STRICT_SAMPLE)
+def test_strict_c99_under_gcc_and_clang(tmp_path: Path, cc: str, rel: str) -> None:
+    """Every kernel family compiles warning-free as strict C99 under both host compilers."""
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed (.ci/run installs it)")
+    gen = compile_model(load(SHARED_MODELS / rel), tmp_path, target="host", name="m")
+    for src in [*gen.sources, "m.c"]:
+        res = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
+                              "-c", src, "-o", "/dev/null"], cwd=tmp_path, capture_output=True,
+                             text=True)
+        assert res.returncode == 0, f"{cc} {src}: {res.stderr[:2000]}"
