@@ -561,9 +561,17 @@ def _print_analysis(r: dict) -> None:
               f"bound {ram['lower_bound_arena_bytes']:,}) + state {ram['outside_arena_bytes']:,} "
               f"+ stack ~{ram['stack_bytes_estimate']:,} (estimate)")
     cap = f"{fl['capacity_bytes']:,}" if fl["capacity_bytes"] is not None else "unknown"
-    con.print(f"flash: {fl['total_bytes']:,} of {cap} B = weights {fl['weights_bytes']:,} + "
-              f"requantization {fl['requant_bytes']:,} + code ~{fl['code_bytes_estimate']:,} "
-              f"(estimate)")
+    cg = r.get("codegen", {})
+    if "flash_bytes" in cg:
+        con.print(f"flash: {fl['total_bytes']:,} of {cap} B: the generated C library for "
+                  f"{cg['core']} (text {cg['text_bytes']:,} + data {cg['data_bytes']:,}; "
+                  f"weights {fl['weights_bytes']:,} B in the file)")
+        con.print(f"generated C static RAM: {cg['ram_bytes']:,} B (arena {cg['arena_bytes']:,} B; "
+                  f"ops not yet run in place, so above the plan's {ram['arena_bytes']:,} B)")
+    else:
+        con.print(f"flash: {fl['total_bytes']:,} of {cap} B = weights {fl['weights_bytes']:,} + "
+                  f"requantization {fl['requant_bytes']:,} + code ~{fl['code_bytes_estimate']:,} "
+                  f"(estimate; {cg.get('error', 'no code size table for this core')})")
     est = r.get("estimate", {})
     if "error" in est:
         con.print(f"estimate: n/a ({est['error']})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from picojoule.analysis.codegen_size import codegen_report
 from picojoule.ir import Model
 from picojoule.ops import REGISTRY, node_macs
 from picojoule.planner import MemoryPlan, plan_memory
@@ -117,6 +118,14 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
     stack = STACK_ESTIMATE_BYTES
     plan = plan_memory(model, regions=_regions(target, stack))
     flash = flash_estimate(model)
+    # What the generated C library itself occupies on this core (arm-none-eabi-size of its
+    # objects, predicted within 5%): weights in the kernels' layout, parameter blocks and
+    # the kernels' code replace the rough estimate as the flash figure.
+    codegen = codegen_report(model, target)
+    if "flash_bytes" in codegen:
+        flash["estimate_total_bytes"] = flash["total_bytes"]
+        flash["total_bytes"] = codegen["flash_bytes"]
+        flash["total_source"] = codegen["source"]
     cap_flash = target.flash.size
     flash_over = flash["total_bytes"] - cap_flash if cap_flash is not None else 0
     unsupported = _unsupported(model, target)
@@ -141,6 +150,11 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
                         f"({flash['total_bytes']:,} needed, {cap_flash:,} available)")
     for u in unsupported:
         problems.append(f"op {u['op']} unsupported: {u['reason']}")
+    largest = max((r.size for r in target.regions_fast_first(arena_only=True)), default=0)
+    if "ram_bytes" in codegen and codegen["ram_bytes"] + stack > largest:
+        problems.append(f"the generated C library's static RAM ({codegen['ram_bytes']:,} B, "
+                        f"no in-place execution yet) plus stack exceeds {target.name}'s largest "
+                        f"RAM region ({largest:,} B)")
     fits = not problems
     macs_per_op = {id(n): node_macs(n) for n in g.nodes}
     ops = []
@@ -167,12 +181,18 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
             "total_bytes": plan.total_bytes,
             "total_with_stack_bytes": plan.total_bytes + stack,
             "execution_order": plan.order_method,
+            # The generated library's static RAM (its own arena + state, bss + data); it
+            # does not run ops in place yet, so it needs more than the plan above.
+            **({"firmware_bytes": codegen["ram_bytes"],
+                "firmware_with_stack_bytes": codegen["ram_bytes"] + stack}
+               if "ram_bytes" in codegen else {}),
         },
         "flash": dict(flash, capacity_bytes=cap_flash),
         "regions": regions,
         "unsupported_ops": unsupported,
         "warnings": _warnings(model, target),
         "ops": ops,
+        "codegen": codegen,
     }
     report["suggestions"] = [] if fits else _suggestions(model, target, plan, flash, flash_over)
     report["estimate"] = _estimate(model, target)
