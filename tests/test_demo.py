@@ -45,3 +45,4 @@ def test_demo_command(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "MACs: 162,384" in out and "median" in out
+    assert "verdict: fits" in out and "battery life" in out

@@ -698,7 +698,7 @@ def targets(as_json: bool, markdown: bool) -> None:
 # -- demo -----------------------------------------------------------------------------------
 @cli.command()
 def demo() -> None:
-    """Inspect and run the bundled demo model (a small int8 keyword-spotting CNN)."""
+    """Inspect, run, analyze and estimate the bundled demo model (a small int8 KWS CNN)."""
     from importlib import resources
 
     path = resources.files("picojoule") / "data" / "demo.tflite"
@@ -709,6 +709,9 @@ def demo() -> None:
         ctx.invoke(inspect, model=str(p), as_json=False)
         ctx.invoke(run, model=str(p), inputs=(), random_seed=0, output=None,
                    backend="reference", repeat=20, as_json=False)
+        ctx.invoke(analyze, model=str(p), target_name="stm32l4r5", as_json=False)
+        ctx.invoke(estimate, model=str(p), target_name="stm32l4r5", mhz=None, rate="1/s",
+                   battery="CR2032", sleep_mode=None, as_json=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
