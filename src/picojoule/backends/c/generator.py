@@ -22,6 +22,7 @@ import numpy as np
 
 from picojoule.errors import PicojouleError, UnsupportedOpError
 from picojoule.backends.c import planner
+from picojoule.backends.c.inplace import c_memory_plan, reverse_call
 from picojoule.ir import Model, Node, Value
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
@@ -253,10 +254,12 @@ class Generated:
 
 
 def generate(model: Model, name: str = "model", target: str | Target = "host",
-             dsp: bool | None = None) -> Generated:
+             dsp: bool | None = None, inplace: bool = True) -> Generated:
     """Generate the library's files (in memory). ``dsp`` forces the SMLAD data layout on
     or off (default: the target's choice); the DSP kernels run anywhere (portable C
-    emulates SMLAD where the core lacks it), which lets the host test that layout."""
+    emulates SMLAD where the core lacks it), which lets the host test that layout.
+    ``inplace=False``: the plain plan (reshape aliasing only, graph order, no in-place),
+    for comparison; by default the planner's plan is used when its arena is smaller."""
     from picojoule.backends.c import emitters  # noqa: F401  (registers the emitters)
 
     tgt = target if isinstance(target, Target) else get_target(target)
@@ -330,18 +333,38 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         if v.variable:
             state[id(v)] = (v, f"{name}_state{len(state)}")
 
+    # The planner's plan (zero-copy aliases, reordering and the in-place placements the C
+    # kernels are proven to support, see inplace.py) when it needs a smaller arena.
+    cplan = c_memory_plan(g, [em.call for em in emitted], [em.scratch for em in emitted],
+                          [em.alias for em in emitted]) if inplace else None
+    if cplan is not None and (cplan.arena >= arena
+                              or any(em.alias and i not in cplan.aliases
+                                     for i, em in enumerate(emitted))):
+        cplan = None
+    if cplan is not None:
+        arena = cplan.arena
+
+    def offset_of(v: Value) -> int:
+        return cplan.offset[id(v)] if cplan is not None else bufs[id(find(v))].offset
+
     def ptr(v: Value) -> str:
         ctype = CTYPES.get(v.dtype)
         if ctype is None:
             raise UnsupportedOpError(f"C backend: tensor {v.name!r} of type {v.dtype}")
         if id(v) in state:
             return f"(({ctype} *){state[id(v)][1]}.v)"
-        return f"(({ctype} *)(arena + {bufs[id(find(v))].offset}))"
+        return f"(({ctype} *)(arena + {offset_of(v)}))"
 
     body: list[str] = []
     sources: list[str] = []
-    for k, (node, em) in enumerate(zip(g.nodes, emitted)):
-        if em.alias and find(node.outputs[0]) is find(node.inputs[0]):
+    run_order = cplan.order if cplan is not None else range(len(g.nodes))
+    for k in run_order:
+        node, em = g.nodes[k], emitted[k]
+        if cplan is not None and k in cplan.aliases:
+            what = _comment(node.outputs[0].name)
+            body.append(f"    /* {k}: {node.op} {what}: aliases its input */")
+            continue
+        if em.alias and cplan is None and find(node.outputs[0]) is find(node.inputs[0]):
             what = _comment(node.outputs[0].name)
             body.append(f"    /* {k}: {node.op} {what}: aliases its input */")
             continue
@@ -352,10 +375,21 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         subs = {f"in{i}": ptr(v) for i, v in enumerate(node.inputs)
                 if v is not None and not v.is_const}
         subs.update({f"out{i}": ptr(v) for i, v in enumerate(node.outputs)})
-        if k in scratch:
+        if cplan is not None and k in cplan.scratch:
+            subs["scratch"] = f"((void *)(arena + {cplan.scratch[k][0]}))"
+        elif cplan is None and k in scratch:
             subs["scratch"] = f"((void *)(arena + {scratch[k].offset}))"
-        body.append(f"    /* {k}: {node.op} {_comment(node.outputs[0].name)} */\n    "
-                    + em.call.format(**subs) + f"\n    PJ_NODE_DONE({k});")
+        how = ""
+        if cplan is not None and k in cplan.inplace:
+            how = f" (in place, output at {cplan.inplace[k].delta:+d} B from input " \
+                  f"{cplan.inplace[k].index})"
+        call = em.call.format(**subs)
+        if cplan is not None and k in cplan.inplace and cplan.inplace[k].order == "reverse":
+            how += ", last chunk first"
+            call = reverse_call(node, em.call, subs["in0"], subs["out0"],
+                                "(int16_t *)" + subs["scratch"])
+        body.append(f"    /* {k}: {node.op} {_comment(node.outputs[0].name)}{how} */\n    "
+                    + call + f"\n    PJ_NODE_DONE({k});")
         for s in em.sources:
             if s not in sources:
                 sources.append(s)
@@ -372,10 +406,18 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
     files["main.c"] = _example_main(name, g.inputs, g.outputs)
     files["Makefile"] = _makefile(name, c_sources, tgt)
     files["CMakeLists.txt"] = _cmake(name, c_sources)
-    plan = [(b.key.name if isinstance(b.key, Value) else f"scratch:{b.key[1]}", b.offset,
-             b.size, b.start, b.end) for b in [*bufs.values(), *scratch.values()]]
+    if cplan is not None:
+        plan = list(cplan.table)
+        meta = {"plan": plan, "order": list(cplan.order), "inplace": {
+            k: (geo.index, geo.order, geo.delta) for k, geo in cplan.inplace.items()},
+            "lifetime_unit": "half-step"}
+    else:
+        plan = [(b.key.name if isinstance(b.key, Value) else f"scratch:{b.key[1]}", b.offset,
+                 b.size, b.start, b.end) for b in [*bufs.values(), *scratch.values()]]
+        meta = {"plan": plan, "order": list(range(len(g.nodes))), "inplace": {},
+                "lifetime_unit": "step"}
     return Generated(name, tgt, files, c_sources, arena, ctx.const_bytes,
-                     list(g.inputs), list(g.outputs), use_dsp, meta={"plan": plan})
+                     list(g.inputs), list(g.outputs), use_dsp, meta=meta)
 
 
 def write(gen: Generated, out_dir: str | Path) -> Path:
