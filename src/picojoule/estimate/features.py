@@ -5,22 +5,33 @@ a node as a non-negative linear combination of a few work counts ("features") of
 
 *Which* kernel runs is read from the C generator itself: :func:`kernel_names` generates the
 library for the core (in memory, ~0.2 s for a 30-layer model) and takes the function each
-node calls (``pj_conv_s8_w16``, ``pj_dwconv_s8_dsp``, ``pj_fc_s8`` ...). The cost model's
-coefficients are keyed by that name ("variant"), so when the code generator gains a kernel
-or changes which one it picks, the estimate follows it (and the fit script measures it).
+node calls (``pj_conv_s8_w16``, ``pj_dwconv_s8_fast``, ``pj_conv_s8_mve`` ...) and the
+fields of its parameter block (requantization constants present or not, activation range).
+The cost model's coefficients are keyed by that name ("variant"), so when the code generator
+gains a kernel or changes which one it picks, the estimate follows it (and the fit script
+measures it).
 
-The work counts follow the loop structure of the kernels in ``backends/c/kernels``:
+The work counts follow the loop structure of each kernel in ``backends/c/kernels`` (the
+feature names say which loop they count):
 
-- convolution: MACs padded to the 2-pixel x 4-channel blocks and the 4-tap groups of the
-  SMLAD kernels, im2col elements (in-image taps x channels), im2col rows, blocks, outputs;
-- depthwise: MACs on 3x3 full windows and elsewhere (the kernel has a 3x3 interior fast
-  path), MACs with depth multiplier > 1, window taps, pixels, outputs;
-- fully connected: MACs, outputs, input elements;
-- pooling: summed window elements, outputs, pixels; elementwise and softmax: elements, rows.
+- ``pj_conv_s8_w16`` (Cortex-M4/M7, SMLAD): per block of 2 pixels x 4 output channels the
+  28-instruction loop over groups of 4 taps (``groups``) and a block epilogue whose cost
+  depends on the path: inline assembly (pj_rq3 constants, activation range = int8 range),
+  C (a narrower activation range or the 1-3 tail channels through a local buffer) or TFLM's
+  general requantization; per pixel pair the column build: the 1x1 direct copy, the gather
+  table of interior pixels when in_c % 4 != 0, or pj_im2col_fold (scalar writes, 4-tap
+  steps from the input or of the zero point, calls) at borders and everywhere else;
+- ``pj_conv_s8_mve`` (Cortex-M55, MVE): 16-tap chunks per 2x4 block, assembly / C /
+  general epilogues, vector gather of interior pixels (in_c < 16) or predicated copy/fill
+  columns (16 bytes per vector step);
+- ``pj_dwconv_s8_fast`` / ``pj_dwconv_s8_mve`` / ``pj_dwconv_s8_mve16``: per output row a
+  zero-point-padded strip of k_h input rows (memset/memcpy bytes and calls); per pixel and
+  channel quad (16-channel group for mve16) the unrolled 3x3 body (assembly or C) or the
+  generic loop over taps; the general requantization per quad;
+- other kernels (portable convolution and depthwise, fully connected, pooling, elementwise,
+  softmax): MACs, window taps, outputs, rows (see :func:`op_features`).
 
-Every feature vector ends with ``one`` (call overhead). (Outputs can be split by
-requantization path, ``SPLIT_REQUANT``; off now that the C backend picks a separate kernel
-for the costlier path.)
+Every feature vector ends with ``one`` (call overhead).
 """
 
 from __future__ import annotations
@@ -30,20 +41,40 @@ import re
 
 import numpy as np
 
-from picojoule.ir import Model, Node
+from picojoule.ir import Model, Node, Value
 from picojoule.ops.registry import node_macs
 
 #: Ops that generate no code when the planner aliases them (RESHAPE-like).
 FREE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
 
 
-def kernel_names(model: Model, core: str, dsp: bool | None = None
-                 ) -> dict[int, tuple[str, bool | None]]:
+#: What :func:`kernel_names` knows of a node's kernel: (function name, parameter fields).
+#: The fields are the parameter block's ``/* name */ value`` entries (ints where numeric,
+#: else the C expression; "rq" is True/False: requantization constants present or not).
+KernelInfo = tuple[str, dict]
+
+
+def _block_fields(block: str) -> dict:
+    fields: dict = {}
+    for m in re.finditer(r"/\* (\w+) \*/ ([^,\n]+)", block):
+        v = m.group(2).strip()
+        try:
+            fields[m.group(1)] = int(v)
+        except ValueError:
+            fields[m.group(1)] = v
+    if "rq" in fields:
+        fields["rq"] = fields["rq"] not in (0, "0", "NULL", "((void *)0)")
+    return fields
+
+
+def kernel_names(model: Model, core: str, dsp: bool | None = None) -> dict[int, KernelInfo]:
     """Node index -> (C kernel function the generated code calls for it on ``core`` (a C
-    backend target such as "cortex-m4"), whether its parameter block carries folded
-    requantization rows (``rq`` non-null: the fast path; None when the block has no ``rq``)).
-    "free" for aliased nodes. Empty when the C backend cannot generate the model (then
-    :func:`features` falls back to the op name)."""
+    backend target such as "cortex-m4"), the fields of its parameter block), in the order
+    the generated code runs the nodes. "free" for aliased nodes. A convolution the
+    generator runs in place "last chunk first" (one call per pixel pair or per pixel, see
+    ``backends/c/inplace.py``) gets ``fields["chunks"]``: the pixels per call ("pairs" 2,
+    "pixels" 1). Empty when the C backend cannot generate the model (then :func:`features`
+    falls back to the op name)."""
     from picojoule.backends.c.generator import generate
     from picojoule.errors import PicojouleError
 
@@ -54,18 +85,47 @@ def kernel_names(model: Model, core: str, dsp: bool | None = None
     src = gen.files["est.c"]
     blocks = {m.group(1): m.group(2) for m in
               re.finditer(r"static const \w+ (\w+) = \{(.*?)\n\};", src, re.S)}
-    out: dict[int, tuple[str, bool | None]] = {}
-    for m in re.finditer(r"/\* (\d+): (\S+)([^\n]*)\*/\n\s+(\w+)\((&(\w+))?", src):
-        fast = None
-        block = blocks.get(m.group(6) or "")
-        if block is not None:
-            rq = re.search(r"/\* rq \*/ ([^,\n]+)", block)
-            if rq is not None:
-                fast = rq.group(1).strip() not in ("0", "NULL")
-        out[int(m.group(1))] = (m.group(4), fast)
+    out: dict[int, KernelInfo] = {}
+    for m in re.finditer(r"/\* (\d+): \S+ ([^\n]*)\*/\n(.*?)PJ_NODE_DONE\(\1\);", src, re.S):
+        k, head, body = int(m.group(1)), m.group(2), m.group(3)
+        call = re.search(r"\b(pj_\w+|memcpy)\((&(\w+))?", body)
+        if call is None:
+            continue
+        pname = call.group(3)
+        if pname is None or pname == "q":
+            q = re.search(r"\w+ q = (\w+);", body)
+            pname = q.group(1) if q else None
+        block = blocks.get(pname or "")
+        fields = _block_fields(block) if block is not None else {}
+        if "last chunk first" in head:
+            fields["chunks"] = 2 if "q.in_w = 2" in body else 1
+        out[k] = (call.group(1), fields)
     for m in re.finditer(r"/\* (\d+): \S+ [^\n]*aliases its input \*/", src):
-        out[int(m.group(1))] = ("free", None)
+        out[int(m.group(1))] = ("free", {})
     return out
+
+
+def _chunk_node(node: Node, width: int) -> Node:
+    """The 1 x ``width`` pixel 1x1 convolution one in-place chunk call computes."""
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    xc = Value(x.name, (1, 1, width, x.shape[3]), x.dtype, quant=x.quant)
+    yc = Value(y.name, (1, 1, width, y.shape[3]), y.dtype, quant=y.quant)
+    attrs = dict(node.attrs, padding="VALID", stride_h=1, stride_w=1)
+    return Node(node.op, [xc, w, *node.inputs[2:]], [yc], attrs, name=node.name)
+
+
+def _chunked(fn, node: Node, info: dict) -> dict[str, float]:
+    """Work counts of a node run chunk by chunk: the sum over its calls (each call pays
+    the call overhead ``one``)."""
+    per = int(info["chunks"])
+    npix = int(np.prod(node.outputs[0].shape[:3]))
+    sub = {k: v for k, v in info.items() if k != "chunks"}
+    total: dict[str, float] = {}
+    for width, count in ((per, npix // per), (1, npix % per)):
+        if count:
+            for key, v in fn(_chunk_node(node, width), sub).items():
+                total[key] = total.get(key, 0.0) + v * count
+    return total
 
 
 def _window(node: Node, khw: tuple[int, int]):
@@ -154,9 +214,8 @@ def _fast_requant(node: Node) -> bool:
         return False
 
 
-#: Whether outputs are split by requantization path. Off: the C backend now picks a
-#: different kernel function for the paths that cost differently, and the variant (kernel
-#: name) carries that; kept for kernels that branch inside.
+#: Whether the generic counts split outputs by requantization path (folded rows or TFLM's
+#: general formula: the generic kernels branch inside on ``p->rq``).
 SPLIT_REQUANT = True
 
 
@@ -172,8 +231,10 @@ def _split(node: Node, f: dict[str, float], fast: bool | None) -> dict[str, floa
 
 
 def op_features(node: Node, fast_rq: bool | None = None) -> dict[str, float]:
-    """Work counts of ``node`` (see the module docstring); {} for free ops. ``fast_rq``:
-    whether the generated parameters carry folded requantization rows (None: guess)."""
+    """Generic work counts of ``node`` for kernels without their own (:data:`KERNEL_FEATURES`)
+    and when the C backend cannot generate the model; {} for free ops. ``fast_rq``: whether
+    the generated parameters carry folded requantization rows (None: guess). The CONV_2D
+    counts follow the portable/SMLAD im2col kernels (``pj_conv_s8``, ``pj_conv_s8_dsp``)."""
     op = node.op
     y = node.outputs[0] if node.outputs else None
     out = float(y.size) if y is not None else 0.0
@@ -187,8 +248,8 @@ def op_features(node: Node, fast_rq: bool | None = None) -> dict[str, float]:
         npix = n * win.oh * win.ow
         kpad = (kh * kw * c + 3) // 4 * 4
         pairs, quads = math.ceil(npix / 2), math.ceil(cout / 4)
-        # im2col path (pj_conv_s8_w16): 1x1 stride-1 unpadded layers with in_c % 4 == 0
-        # read the input directly; in_c % 4 != 0 gathers through a table; else pj_col_put.
+        # Rough im2col split (the exact counts of the fast kernels are in _conv_w16 and
+        # _conv_mve): direct 1x1 reads, gathered in_c % 4 != 0 columns, else pj_col_put.
         direct = (kh == kw == 1 and win.sh == win.sw == 1 and win.pad_t == win.pad_l == 0
                   and c % 4 == 0 and (win.oh, win.ow) == (h, wd))
         if direct:
@@ -243,16 +304,269 @@ def op_features(node: Node, fast_rq: bool | None = None) -> dict[str, float]:
     return {"outputs": out, "macs": float(node_macs(node)), "one": 1.0}
 
 
-def features(node: Node, kernel: tuple[str, bool | None] | None = None
-             ) -> tuple[str, dict[str, float]]:
+# ----------------------------------------------------------------------- per-kernel counts
+def _pixel_calls(npix: int, both: bool) -> list[int]:
+    """Pixels whose column a pixel-pair kernel builds, in order: px and px + 1 per pair;
+    a lone last pixel is built twice when ``both`` (pj_conv_s8_w16), once otherwise."""
+    out = []
+    for px in range(0, npix, 2):
+        out.append(px)
+        if px + 1 < npix:
+            out.append(px + 1)
+        elif both:
+            out.append(px)
+    return out
+
+
+def _row_segments(win, h: int, w: int, c: int, oy: int, ox: int
+                  ) -> list[tuple[int, bool, bool]]:
+    """(length, from the input, call made) of the column segments the im2col kernels write
+    for one pixel, row by row (an empty input segment is still a call)."""
+    iy0, ix0 = oy * win.sh - win.pad_t, ox * win.sw - win.pad_l
+    kw = win.kw
+    segs = []
+    for ky in range(win.kh):
+        iy = iy0 + ky * win.dh
+        if not 0 <= iy < h:
+            segs.append((kw * c, False, True))
+        elif win.dw == 1:
+            kx0 = min(max(-ix0, 0), kw)
+            kx1 = max(min(w - ix0, kw), kx0)
+            if kx0 > 0:
+                segs.append((kx0 * c, False, True))
+            segs.append(((kx1 - kx0) * c, True, True))
+            if kx1 < kw:
+                segs.append(((kw - kx1) * c, False, True))
+        else:
+            for kx in range(kw):
+                segs.append((c, 0 <= ix0 + kx * win.dw < w, True))
+    return segs
+
+
+def _interior(win, h: int, w: int, oy: int, ox: int) -> bool:
+    iy0, ix0 = oy * win.sh - win.pad_t, ox * win.sw - win.pad_l
+    return (iy0 >= 0 and iy0 + (win.kh - 1) * win.dh < h and ix0 >= 0
+            and ix0 + (win.kw - 1) * win.dw < w)
+
+
+def _full_range(info: dict) -> bool:
+    """The activation range is the whole int8 range (the assembly epilogues' condition)."""
+    return info.get("act_min", -128) == -128 and info.get("act_max", 127) == 127
+
+
+def _conv_w16(node: Node, info: dict) -> dict[str, float]:
+    """pj_conv_s8_w16: see the module docstring."""
+    x, wt = node.inputs[0], node.inputs[1]
+    n, h, wd, c = x.shape
+    cout, kh, kw, _ = wt.shape
+    win = _window(node, (kh, kw))
+    npix = win.oh * win.ow
+    kpad = (kh * kw * c + 3) // 4 * 4
+    pairs = n * math.ceil(npix / 2)
+    quads, full_q, tail = math.ceil(cout / 4), cout // 4, int(cout % 4 > 0)
+    f = dict.fromkeys(("col_direct", "gather_groups", "gather_px", "fold_scalar",
+                       "fold_steps_src", "fold_steps_zero", "fold_puts", "fold_px"), 0.0)
+    direct = (kh == kw == 1 and win.sh == win.sw == 1 and win.pad_t == win.pad_l == 0
+              and c % 4 == 0 and (win.oh, win.ow) == (h, wd))
+    if direct:
+        f["col_direct"] = float(pairs * kpad // 4)
+    else:
+        cache: dict[tuple[int, int], tuple] = {}
+        for px in _pixel_calls(npix, True):
+            oy, ox = divmod(px, win.ow)
+            if c % 4 and _interior(win, h, wd, oy, ox):
+                f["gather_groups"] += kpad // 4
+                f["gather_px"] += 1
+                continue
+            key = (oy, ox)
+            if key not in cache:
+                k = sc = st_s = st_z = puts = 0
+                for ln, src, _ in _row_segments(win, h, wd, c, oy, ox):
+                    pre = min((-k) % 4, ln)
+                    steps = (ln - pre) // 4
+                    sc += ln - 4 * steps
+                    if src:
+                        st_s += steps
+                    else:
+                        st_z += steps
+                    puts += 1
+                    k += ln
+                cache[key] = (sc + kpad - k, st_s, st_z, puts)
+            sc, st_s, st_z, puts = cache[key]
+            f["fold_scalar"] += sc
+            f["fold_steps_src"] += st_s
+            f["fold_steps_zero"] += st_z
+            f["fold_puts"] += puts
+            f["fold_px"] += 1
+        f = {k: v * n for k, v in f.items()}
+    rq = info.get("rq", True)
+    asm = rq and _full_range(info)
+    f.update({
+        "groups": float(pairs * quads * kpad // 4),
+        "blocks_asm": float(pairs * full_q) if asm else 0.0,
+        "blocks_c": float(pairs * (tail if asm else quads)) if rq else 0.0,
+        "blocks_tail": float(pairs * tail) if rq else 0.0,
+        "blocks_general": 0.0 if rq else float(pairs * quads),
+        "pairs": float(pairs), "one": 1.0})
+    return f
+
+
+def _conv_mve(node: Node, info: dict) -> dict[str, float]:
+    """pj_conv_s8_mve: see the module docstring."""
+    x, wt = node.inputs[0], node.inputs[1]
+    n, h, wd, c = x.shape
+    cout, kh, kw, _ = wt.shape
+    win = _window(node, (kh, kw))
+    npix = win.oh * win.ow
+    k = kh * kw * c
+    k16 = (k + 15) // 16 * 16
+    pairs = n * math.ceil(npix / 2)
+    quads, full_q, tail = math.ceil(cout / 4), cout // 4, int(cout % 4 > 0)
+    direct = (kh == kw == 1 and win.sh == win.sw == 1 and win.pad_t == win.pad_l == 0
+              and (win.oh, win.ow) == (h, wd))
+    chunks = (k // 16 + int(k % 16 > 0)) if direct else k16 // 16
+    f = dict.fromkeys(("gather_vec", "gather_px", "col_vec", "col_calls", "col_px"), 0.0)
+    if not direct:
+        gather = c < 16
+        cache: dict[tuple[int, int], tuple[int, int]] = {}
+        for px in _pixel_calls(npix, False):
+            oy, ox = divmod(px, win.ow)
+            if gather and _interior(win, h, wd, oy, ox):
+                f["gather_vec"] += k16 // 8
+                f["gather_px"] += 1
+                continue
+            if (oy, ox) not in cache:
+                segs = _row_segments(win, h, wd, c, oy, ox)
+                vec = sum(-(-ln // 16) for ln, _, _ in segs) + -(-(k16 - k) // 16)
+                cache[(oy, ox)] = (vec, len(segs) + int(k16 > k))
+            vec, calls = cache[(oy, ox)]
+            f["col_vec"] += vec
+            f["col_calls"] += calls
+            f["col_px"] += 1
+        f = {kk: v * n for kk, v in f.items()}
+    rq = info.get("rq", True)
+    f.update({
+        "chunks": float(pairs * quads * chunks),
+        "blocks_asm": float(pairs * full_q) if rq else 0.0,
+        "blocks_c": float(pairs * tail) if rq else 0.0,
+        "blocks_general": 0.0 if rq else float(pairs * quads),
+        "pairs": float(pairs), "one": 1.0})
+    return f
+
+
+def _strip(node: Node, win, n: int, h: int, w: int, c: int) -> tuple[float, float, float]:
+    """(bytes copied, bytes filled with the zero point, memcpy/memset calls) of pj_dw_strip
+    over every output row."""
+    kh, kw = win.kh, win.kw
+    pw = (win.ow - 1) * win.sw + (kw - 1) * win.dw + 1
+    left = min(win.pad_l, pw)
+    nin = max(min(win.pad_l + w, pw) - left, 0)
+    copy = fill = calls = 0
+    for oy in range(win.oh):
+        iy0 = oy * win.sh - win.pad_t
+        for ky in range(kh):
+            if not 0 <= iy0 + ky * win.dh < h:
+                fill, calls = fill + pw * c, calls + 1
+                continue
+            copy += nin * c
+            fill += (pw - nin) * c
+            calls += int(left > 0) + int(nin > 0) + int(left + nin < pw)
+    return float(n * copy), float(n * fill), float(n * calls)
+
+
+def _dw_strip_kernel(node: Node, info: dict, lanes: int, asm9: bool) -> dict[str, float]:
+    """pj_dwconv_s8_fast (lanes 4), pj_dwconv_s8_mve (4) and pj_dwconv_s8_mve16 (16):
+    strip per output row, then per pixel and channel group the 3x3 body or the tap loop.
+    ``asm9``: the 3x3 body is inline assembly when the requantization constants are
+    present and the activation range is the int8 range (C otherwise)."""
+    x, wt = node.inputs[0], node.inputs[1]
+    n, h, wd, c = x.shape
+    _, kh, kw, _ = wt.shape
+    win = _window(node, (kh, kw))
+    taps = kh * kw
+    pix = n * win.oh * win.ow
+    groups = pix * math.ceil(c / lanes)
+    rq = info.get("rq", True)
+    fast9 = taps == 9 and win.dw == 1
+    body_asm = fast9 and asm9 and rq and _full_range(info)
+    copy, fill, calls = _strip(node, win, n, h, wd, c)
+    return {"strip_copy": copy, "strip_fill": fill, "strip_calls": calls, "rows": float(n * win.oh),
+            "pixels": float(pix),
+            "groups9_asm": float(groups) if body_asm else 0.0,
+            "groups9_c": float(groups) if fast9 and not body_asm else 0.0,
+            "tap_groups": 0.0 if fast9 else float(groups * taps),
+            "groups": 0.0 if fast9 else float(groups),
+            "groups_general": 0.0 if rq else float(groups), "one": 1.0}
+
+
+def _dw_portable(node: Node, info: dict) -> dict[str, float]:
+    """pj_dwconv_s8 (any depth multiplier): per pixel the bias copied into an int32 row,
+    per in-image tap a loop over channels (depth multiplier 1) or over input channels and
+    multiplier, per output the requantization (folded ``pj_rq`` rows or TFLM's general)."""
+    x, wt = node.inputs[0], node.inputs[1]
+    n, h, wd, c = x.shape
+    _, kh, kw, cout = wt.shape
+    win = _window(node, (kh, kw))
+    taps, _ = _taps(win, h, wd)
+    pix = n * win.oh * win.ow
+    out = float(pix * cout)
+    rq = info.get("rq")
+    if rq is None:
+        rq = _fast_requant(node)
+    dm1 = cout == c
+    return {"macs_dm1": float(n * taps * cout) if dm1 else 0.0,
+            "macs_dm": 0.0 if dm1 else float(n * taps * cout),
+            "in_channels_dm": 0.0 if dm1 else float(n * taps * c),
+            "taps": float(n * taps), "window": float(pix * kh * kw),
+            "pixels": float(pix), "acc_words": out,
+            "outputs_fast_rq": out if rq else 0.0, "outputs_general_rq": 0.0 if rq else out,
+            "one": 1.0}
+
+
+def _fc_mve(node: Node, info: dict) -> dict[str, float]:
+    """pj_fc_s8_mve: batches in pairs (a lone batch read twice), per pair the 2 x 4 blocks
+    of pj_conv_s8_mve over 16-byte chunks (a predicated last chunk), same epilogues."""
+    x, wt = node.inputs[0], node.inputs[1]
+    k = int(wt.shape[-1])
+    nd = int(np.prod(wt.shape[:-1]))
+    batches = int(x.size) // k
+    pairs = math.ceil(batches / 2)
+    quads, full_q, tail = math.ceil(nd / 4), nd // 4, int(nd % 4 > 0)
+    rq = info.get("rq", True)
+    return {"chunks": float(pairs * quads * (k // 16 + int(k % 16 > 0))),
+            "blocks_asm": float(pairs * full_q) if rq else 0.0,
+            "blocks_c": float(pairs * tail) if rq else 0.0,
+            "blocks_general": 0.0 if rq else float(pairs * quads),
+            "pairs": float(pairs), "one": 1.0}
+
+
+#: Kernels with their own work counts: name -> function(node, parameter fields).
+KERNEL_FEATURES = {
+    "pj_conv_s8_w16": _conv_w16,
+    "pj_conv_s8_mve": _conv_mve,
+    "pj_dwconv_s8": _dw_portable,
+    "pj_fc_s8_mve": _fc_mve,
+    "pj_dwconv_s8_fast": lambda node, info: _dw_strip_kernel(node, info, 4, True),
+    "pj_dwconv_s8_mve": lambda node, info: _dw_strip_kernel(node, info, 4, False),
+    "pj_dwconv_s8_mve16": lambda node, info: _dw_strip_kernel(node, info, 16, True),
+}
+
+
+def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[str, float]]:
     """(variant, work counts): the variant is the C kernel name when known (an entry of
     :func:`kernel_names`), else the op name."""
-    name, fast = kernel if kernel is not None else (None, None)
+    name, info = kernel if kernel is not None else (None, {})
+    if not isinstance(info, dict):  # (name, fast_rq) from older callers
+        info = {} if info is None else {"rq": bool(info)}
     if node.op in FREE_OPS or name == "free":
         return "free", {}
     if name == "memcpy":
         return "memcpy", {"outputs": float(node.outputs[0].nbytes), "one": 1.0}
-    return name or node.op, op_features(node, fast)
+    if name in KERNEL_FEATURES:
+        if info.get("chunks"):
+            return name, _chunked(KERNEL_FEATURES[name], node, info)
+        return name, KERNEL_FEATURES[name](node, info)
+    return name or node.op, op_features(node, info.get("rq"))
 
 
 def weight_stream_bytes(node: Node) -> float:

@@ -7,7 +7,11 @@ counts times 1e9 / SysTick clock are instructions (resolution: 40 instructions o
 
 Training data come from real models (their nodes) and from "banks": one graph holding many
 independent single-op nodes of varied shapes (each with its own graph input and output), so a
-single firmware build measures dozens of configurations.
+single firmware build measures dozens of configurations. The banks cover each kernel's paths
+(activation range narrower than int8 or not, folded or general requantization, channel
+counts with and without tails, strides, padding, 3x3 and other windows) and a chain of 1x1
+layers the generator runs in place chunk by chunk. A bank's first-run node is left out: its
+profile window also holds the copies of all the bank's inputs into the arena.
 
 The fit is per kernel variant (see :mod:`picojoule.estimate.features`): non-negative least
 squares on relative error (each row divided by its measured count), so small and large
@@ -71,13 +75,24 @@ def measure(model: Model, core_class: str, label: str = "", seed: int = 0
     ticks = {int(a): int(b) for a, b in re.findall(r"PJ_NODE (\d+) (\d+)", fw.last_stdout)}
     samples = []
     kernels = kernel_names(model, c_target, dsp)
+    skip = first_node_with_input_copies(model, kernels)
     for k, node in enumerate(model.main.nodes):
         variant, f = features(node, kernels.get(k))
-        if variant == "free":
+        if variant == "free" or k == skip:
             continue
         samples.append(Sample(label, k, node.op, variant, f,
                               int(round(ticks.get(k, 0) * per_tick))))
     return samples, total
+
+
+def first_node_with_input_copies(model: Model, kernels: dict) -> int | None:
+    """The node the generated code runs first when the graph has several inputs (a bank):
+    its profile window also holds the copies of every graph input into the arena (they run
+    before it), so it is left out of the training data. None for one-input models (their
+    single input copy is part of a real inference)."""
+    if len(model.main.inputs) <= 1 or not kernels:
+        return None
+    return next(iter(kernels))  # kernel_names lists nodes in the generated code's order
 
 
 def measure_total(model: Model, core_class: str, seed: int = 0) -> int:
@@ -137,7 +152,10 @@ class _Bank:
             ws[0] = 1e-9
         return ws
 
-    def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", general=False) -> None:
+    def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", general=False,
+             full=False) -> None:
+        """``full``: output zero point -128, so RELU's range is the whole int8 range (the
+        kernels' assembly epilogues); else a random zero point (a narrower range, C)."""
         kh, kw = (k, k) if isinstance(k, int) else k
         x = self._io((1, h, w, cin))
         ws = self._wscales(cout, general)
@@ -146,22 +164,29 @@ class _Bank:
         b = self._const(self.rng.integers(-500, 500, cout).astype(np.int32), "int32",
                         _q(0.05 * ws, np.zeros(cout), 0))
         oh, ow = _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad)
-        y = self._out((1, oh, ow, cout), scale=0.5)
+        y = self._out((1, oh, ow, cout), scale=0.5, zp=-128 if full else None)
         self._add("CONV_2D", [x, wt, b], [y], {"padding": pad, "stride_h": s, "stride_w": s,
                                                "dilation_h_factor": 1, "dilation_w_factor": 1,
                                                "fused_activation_function": act})
 
-    def dw(self, h, w, c, k=3, s=1, pad="SAME", mult=1, general=False) -> None:
+    def dw(self, h, w, c, k=3, s=1, pad="SAME", mult=1, general=False, full=False,
+           w128=False) -> None:
+        """``full``: RELU6 on an output of scale 6/255 and zero point -128 (activation range
+        = int8 range: the assembly 3x3 bodies); ``w128``: one weight -128 (the Cortex-M55
+        then uses pj_dwconv_s8_mve instead of the 16-channel kernel)."""
         kh, kw = (k, k) if isinstance(k, int) else k
         cout = c * mult
         x = self._io((1, h, w, c))
         ws = self._wscales(cout, general)
-        wt = self._const(self.rng.integers(-127, 128, (1, kh, kw, cout)).astype(np.int8),
-                         "int8", _q(ws, np.zeros(cout), 3))
+        wv = self.rng.integers(-127, 128, (1, kh, kw, cout)).astype(np.int8)
+        if w128:
+            wv[0, 0, 0, 0] = -128
+        wt = self._const(wv, "int8", _q(ws, np.zeros(cout), 3))
         b = self._const(self.rng.integers(-500, 500, cout).astype(np.int32), "int32",
                         _q(0.05 * ws, np.zeros(cout), 0))
         oh, ow = _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad)
-        y = self._out((1, oh, ow, cout), scale=0.2)
+        y = (self._out((1, oh, ow, cout), scale=6 / 255, zp=-128) if full
+             else self._out((1, oh, ow, cout), scale=0.2))
         self._add("DEPTHWISE_CONV_2D", [x, wt, b], [y],
                   {"padding": pad, "stride_h": s, "stride_w": s, "depth_multiplier": mult,
                    "dilation_h_factor": 1, "dilation_w_factor": 1,
@@ -199,6 +224,27 @@ class _Bank:
         y = self._out((rows, depth), scale=1 / 256, zp=-128)
         self._add("SOFTMAX", [x], [y], {"beta": 1.0})
 
+    def chain(self, h, w, channels, strides) -> None:
+        """A chain of full-range 1x1 convolutions (channels[0] -> channels[1] -> ...): the
+        generator runs such layers in place, chunk by chunk (one kernel call per pixel pair
+        or pixel), so the fit sees the per-call overhead of that form too."""
+        x = self._io((1, h, w, channels[0]))
+        for cout, s in zip(channels[1:], strides):
+            cin = x.shape[3]
+            oh, ow = _out_hw(x.shape[1], 1, s, "VALID"), _out_hw(x.shape[2], 1, s, "VALID")
+            ws = self._wscales(cout, False)
+            wt = self._const(self.rng.integers(-127, 128, (cout, 1, 1, cin)).astype(np.int8),
+                             "int8", _q(ws, np.zeros(cout), 0))
+            b = self._const(self.rng.integers(-500, 500, cout).astype(np.int32), "int32",
+                            _q(0.05 * ws, np.zeros(cout), 0))
+            self.n += 1
+            y = Value(f"t{self.n}", (1, oh, ow, cout), "int8", quant=_q(0.5, -128))
+            self._add("CONV_2D", [x, wt, b], [y], {
+                "padding": "VALID", "stride_h": s, "stride_w": s, "dilation_h_factor": 1,
+                "dilation_w_factor": 1, "fused_activation_function": "RELU"})
+            x = y
+        self.g.outputs.append(x)
+
     def model(self, name: str) -> Model:
         m = Model([self.g], source=f"bank:{name}")
         m.verify()
@@ -206,7 +252,8 @@ class _Bank:
 
 
 def banks(seed: int = 0) -> dict[str, Model]:
-    """Single-op configurations of varied shapes, a few firmware builds in all."""
+    """Single-op configurations of varied shapes (and one in-place chain), a few firmware
+    builds in all."""
     out = {}
     b = _Bank(seed)
     for h, w, cin, cout, k, s, pad in [
@@ -230,6 +277,18 @@ def banks(seed: int = 0) -> dict[str, Model]:
             (3, 3, 32, 200, 1, 1, "SAME"), (10, 10, 24, 8, 1, 1, "VALID")]:
         b.conv(h, w, cin, cout, k, s, pad, general=True)
     out["conv"] = b.model("conv")
+    # Activation range = int8 range (what most published models give): the assembly paths
+    # (a bank of its own: one firmware holding every node's tensors must fit the boards' RAM).
+    b = _Bank(seed + 3)
+    for h, w, cin, cout, k, s, pad in [
+            (16, 16, 16, 32, 1, 1, "SAME"), (8, 8, 64, 128, 1, 1, "SAME"),
+            (4, 4, 256, 256, 1, 1, "SAME"), (12, 12, 32, 24, 1, 1, "SAME"),
+            (24, 24, 3, 8, 3, 2, "SAME"), (20, 20, 1, 16, (6, 4), 2, "SAME"),
+            (12, 12, 16, 16, 3, 1, "SAME"), (16, 16, 8, 32, 3, 2, "SAME"),
+            (9, 9, 6, 10, 3, 1, "VALID"), (7, 7, 32, 30, 1, 1, "SAME"),
+            (2, 2, 128, 64, 1, 1, "SAME"), (30, 30, 4, 12, 1, 1, "SAME")]:
+        b.conv(h, w, cin, cout, k, s, pad, full=True)
+    out["conv_full"] = b.model("conv_full")
     b = _Bank(seed + 1)
     for h, w, c, k, s, pad, mult in [
             (24, 24, 16, 3, 1, "SAME", 1), (12, 12, 64, 3, 1, "SAME", 1),
@@ -249,6 +308,19 @@ def banks(seed: int = 0) -> dict[str, Model]:
             (20, 20, 2, 5, 2, "SAME", 3), (9, 9, 10, 3, 1, "VALID", 1)]:
         b.dw(h, w, c, k, s, pad, mult, general=True)
     out["dw"] = b.model("dw")
+    b = _Bank(seed + 4)
+    for h, w, c, k, s, pad, w128 in [
+            (24, 24, 16, 3, 1, "SAME", False), (12, 12, 64, 3, 1, "SAME", False),
+            (24, 24, 32, 3, 2, "SAME", False), (6, 6, 128, 3, 1, "SAME", False),
+            (30, 8, 8, 3, 1, "SAME", False), (16, 16, 12, 3, 2, "VALID", False),
+            (10, 10, 48, 5, 1, "SAME", False), (4, 4, 256, 3, 2, "SAME", False),
+            (20, 20, 32, 3, 1, "SAME", True), (10, 10, 64, 3, 2, "SAME", True),
+            (8, 8, 16, (1, 5), 1, "SAME", False), (40, 12, 4, 3, 1, "SAME", False)]:
+        b.dw(h, w, c, k, s, pad, full=True, w128=w128)
+    out["dw_full"] = b.model("dw_full")
+    b = _Bank(seed + 5)
+    b.chain(24, 24, (8, 16, 24, 32, 48, 24), (1, 1, 2, 1, 1))
+    out["chain"] = b.model("chain")
     b = _Bank(seed + 2)
     for k, n, bt in [(640, 128, 1), (128, 128, 1), (128, 8, 1), (64, 12, 1), (1000, 10, 1),
                      (256, 64, 1), (33, 17, 1), (96, 40, 2), (2000, 4, 1), (16, 640, 1)]:
