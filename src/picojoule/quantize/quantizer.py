@@ -29,7 +29,7 @@ import numpy as np
 from picojoule.errors import PicojouleError
 from picojoule.ir import Graph, Model, Node, Quant, Value
 from picojoule.passes.base import PassManager
-from picojoule.passes.fuse import FoldBatchNorm, FuseActivations
+from picojoule.passes.fold import FoldBatchNorm, FuseActivations
 from picojoule.quantize.calibration import CalibrationError, Sample, normalise_samples
 from picojoule.quantize.observers import METHODS, Histogram, MinMax, mse_weight_scales
 from picojoule.quantize.report import QuantReport, measure_sqnr
