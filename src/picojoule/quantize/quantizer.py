@@ -3,7 +3,7 @@
 Steps (:func:`quantize_model`):
 
 1. prepare a float copy: hybrid/float16 constant weights dequantized, batch norms folded
-   and standalone RELU/RELU6 fused (:mod:`picojoule.passes.fuse`);
+   and standalone RELU/RELU6 fused (:mod:`picojoule.passes.fold`);
 2. calibrate: run picojoule's float interpreter on the samples, observe every float
    activation (``minmax``; ``percentile`` and ``mse`` add a histogram pass);
 3. choose parameters: tensors that TFLM requires to share quantization (pooling, reshape,
