@@ -40,7 +40,7 @@ TRAIN = {"kws": "mlperf_tiny/kws_dscnn_int8.tflite", "ad": "mlperf_tiny/ad_toyca
 
 _ARM_CM = ("Arm CoreMark/MHz figures as published on the Cortex-M processor pages "
            "(developer.arm.com): M0+ 2.46, M4 3.42, M33 4.02, M55 4.2, M7 5.01, M85 6.28; "
-           "recalled, not re-checked in this session")
+           "recalled, not re-checked")
 _M4_CPI = ("estimate: Arm Cortex-M4 TRM (DDI 0439B) §3.3 instruction timings: data processing, "
            "MUL/MLA and SMLAD 1 cycle, LDR 2 cycles (1 when pipelined behind another load), "
            "taken branch 2-4 cycles; picojoule's inner loops are single-cycle SMLAD/ALU with "
