@@ -287,16 +287,20 @@ def _codegen_target(name: str) -> str:
               help="Folder for the generated library (created).")
 @click.option("--name", default=None, help="C identifier prefix (default: the model's file name).")
 @click.option("--dsp/--no-dsp", default=None, help="Force SMLAD kernels on or off.")
+@click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed",
+              show_default=True, help="size: int8 weights in flash on DSP cores (about half "
+              "the conv weight flash, about a quarter more instructions).")
 @click.option("--nhwc/--onnx-layout", default=None,
               help="ONNX models: NHWC inputs/outputs, no TRANSPOSE at the edges "
                    "(default for compile; --onnx-layout keeps NCHW).")
 def compile(model: str, target_name: str, out_dir: str, name: str | None,
-            dsp: bool | None, nhwc: bool | None) -> None:
+            dsp: bool | None, optimize: str, nhwc: bool | None) -> None:
     """Generate a dependency-free C99 library for MODEL into DIR."""
     from picojoule.backends.c import compile_model
 
     m = _load(model, nhwc=nhwc is not False)
-    gen = compile_model(m, out_dir, target=_codegen_target(target_name), name=name, dsp=dsp)
+    gen = compile_model(m, out_dir, target=_codegen_target(target_name), name=name, dsp=dsp,
+                        optimize=optimize)
     con = _console()
     con.print(f"wrote {len(gen.files)} files to {out_dir}: {', '.join(sorted(gen.files))}")
     con.print(f"arena {gen.arena_size:,} B (static), constants {gen.const_bytes:,} B (flash)")
