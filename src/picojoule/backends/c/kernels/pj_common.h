@@ -325,4 +325,43 @@ PJ_INLINE void pj_dw_strip(int8_t *strip, const int8_t *in, int32_t in_h, int32_
     }
 }
 
+/* gemmlowp one_over_one_plus_x_for_x_in_0_1: Q0.31 in and out (three Newton-Raphson steps). */
+PJ_INLINE int32_t pj_one_over_one_plus_x(int32_t a)
+{
+    int64_t t = (int64_t)a + INT32_MAX;
+    int32_t half_den, x;
+    int i;
+    t += t >= 0 ? 1 : -1;
+    half_den = (int32_t)(t >= 0 ? t / 2 : -((-t) / 2));
+    x = pj_wrap32((int64_t)1515870810 + pj_srdhm(half_den, -1010580540));
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus = pj_wrap32((int64_t)(1 << 29) - pj_srdhm(half_den, x));
+        x = pj_wrap32((int64_t)x + pj_sat_shl(pj_srdhm(x, one_minus), 2));
+    }
+    return pj_sat_shl(x, 1);
+}
+
+/* The normaliser of one int8 SOFTMAX row, as TFLM: the row's maximum, the sum of the
+ * tabulated exponentials exp_table[x - max + 255] (Q0.31) rescaled to Q12.19, and the
+ * reciprocal of that sum in Q0.31 (returned).  *shift = 12 - clz(sum) + 31; the caller
+ * subtracts its output's bits (8 for int8 outputs, 16 for int16). */
+PJ_INLINE int32_t pj_softmax_row(const int32_t *exp_table, const int8_t *x, int32_t depth,
+                                 int32_t *max_out, int *shift)
+{
+    int32_t mx = -128, i;
+    uint32_t sum = 0;
+    int hpo;
+    for (i = 0; i < depth; ++i) {
+        mx = pj_max32(mx, x[i]);
+    }
+    for (i = 0; i < depth; ++i) {
+        /* Q0.31 -> Q12.19 (gemmlowp Rescale: a rounding shift right by 12). */
+        sum += (uint32_t)pj_rdbpot(exp_table[x[i] - mx + 255], 12);
+    }
+    hpo = pj_clz32(sum);
+    *max_out = mx;
+    *shift = 12 - hpo + 31;
+    return pj_one_over_one_plus_x((int32_t)((sum << hpo) - 0x80000000u));
+}
+
 #endif /* PJ_COMMON_H */
