@@ -251,9 +251,17 @@ def _lifetimes(g: Graph, t: _Tensors, order: list[int]) -> list[tuple[int, int]]
     return list(zip(first, last))
 
 
-def _credits(g: Graph, t: _Tensors, alignment: int
+def _credits(g: Graph, t: _Tensors, alignment: int, placements=None
              ) -> dict[tuple[int, int], list[InPlace]]:
-    """Per (node index, input position): the in-place placements the op allows."""
+    """Per (node index, input position): the in-place placements the op allows.
+
+    ``placements(i, node, j, in_bytes, out_bytes)`` says which placements of node ``i``'s
+    output over its input ``j`` are safe; the default is :func:`.inplace.geometry`, the
+    op's own dataflow. A code generator passes its kernels' narrower rules instead.
+    """
+    if placements is None:
+        def placements(i, node, j, in_bytes, out_bytes):
+            return geometry(node, j, in_bytes, out_bytes, alignment)
     out: dict[tuple[int, int], list[InPlace]] = {}
     for i, node in enumerate(g.nodes):
         if i in t.aliases or len(node.outputs) != 1:
@@ -272,7 +280,7 @@ def _credits(g: Graph, t: _Tensors, alignment: int
             if any(k != j and v is not None and t.group_of.get(id(v)) == kx
                    for k, v in enumerate(node.inputs)):
                 continue
-            geos = geometry(node, j, t.sizes[kx], t.sizes[ky], alignment)
+            geos = placements(i, node, j, t.sizes[kx], t.sizes[ky])
             if geos:
                 out[(i, j)] = geos
     return out

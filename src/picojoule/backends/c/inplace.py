@@ -359,25 +359,8 @@ def c_memory_plan(g: Graph, calls: list[str], scratch_sizes: list[int],
     if any(not alias_ok[i] for i in t.aliases):
         return None
     scratch = [align_up(s, ALIGN) if s else 0 for s in scratch_sizes]
-    credits: dict[tuple[int, int], list[InPlace]] = {}
-    for i, node in enumerate(g.nodes):
-        if i in t.aliases or len(node.outputs) != 1:
-            continue
-        ky = t.group_of.get(id(node.outputs[0]))
-        if ky is None or ky in t.variable or ky in t.start:
-            continue
-        for j, x in enumerate(node.inputs):
-            if x is None or id(x) not in t.group_of:
-                continue
-            kx = t.group_of[id(x)]
-            if kx in t.keep or kx == ky:
-                continue
-            if any(k != j and v is not None and t.group_of.get(id(v)) == kx
-                   for k, v in enumerate(node.inputs)):
-                continue
-            geos = placements(node, calls[i], j, t.sizes[kx], t.sizes[ky])
-            if geos:
-                credits[(i, j)] = geos
+    credits = pg._credits(g, t, ALIGN, lambda i, node, j, in_bytes, out_bytes:
+                          placements(node, calls[i], j, in_bytes, out_bytes))
     candidates = [list(range(len(g.nodes)))]
     if len(g.nodes) > 1:
         prob = pg._order_problem(g, t, credits, scratch)
