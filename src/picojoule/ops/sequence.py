@@ -150,11 +150,14 @@ def _float_activation(node: Node, act: str) -> Callable[[np.ndarray], np.ndarray
     return fns[act]
 
 
-@register("SVDF", macs=_svdf_macs, oracle="TFLM", dtypes=("float32", "int8"))
-def prepare_svdf(node: Node) -> Kernel:
-    """Singular value decomposition filter: feature matmul into a shifting memory, time dot."""
-    x, wf, wt = node.inputs[0], node.inputs[1], node.inputs[2]
-    bias, state_v = node.input(3), node.input(4)
+def svdf_geometry(node: Node) -> tuple[int, int, int, int, int, int]:
+    """SVDF's shape rule: (batch, input size, filters, memory, rank, units), or a clear error.
+
+    Inputs: input [batch, n_in], feature weights [filters, n_in], time weights
+    [filters, memory], optional bias, variable state [batch, filters * memory]; output
+    [batch, filters / rank]. The C emitter checks the same rule.
+    """
+    x, wf, wt, state_v = node.input(0), node.input(1), node.input(2), node.input(4)
     out = node.outputs[0]
     if x is None or wf is None or wt is None or state_v is None:
         raise unsupported(node, "a missing input, weights or state tensor")
@@ -170,6 +173,16 @@ def prepare_svdf(node: Node) -> Kernel:
     units = filters // rank
     if state_v.size != batch * filters * memory or out.shape != (batch, units):
         raise unsupported(node, "state/output shapes that do not match the weights")
+    return batch, n_in, filters, memory, rank, units
+
+
+@register("SVDF", macs=_svdf_macs, oracle="TFLM", dtypes=("float32", "int8"))
+def prepare_svdf(node: Node) -> Kernel:
+    """Singular value decomposition filter: feature matmul into a shifting memory, time dot."""
+    x, wf, wt = node.inputs[0], node.inputs[1], node.inputs[2]
+    bias, state_v = node.input(3), node.input(4)
+    out = node.outputs[0]
+    batch, n_in, filters, memory, rank, units = svdf_geometry(node)
     if not wf.is_const or not wt.is_const or (bias is not None and not bias.is_const):
         raise unsupported(node, "non-constant weights or bias")
     act = node.attrs.get("fused_activation_function", "NONE")

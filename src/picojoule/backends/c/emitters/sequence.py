@@ -14,6 +14,7 @@ from picojoule.backends.c import generator
 from picojoule.backends.c.generator import CTYPES, Context, Emitted, emitter, unsupported
 from picojoule.ir import Node
 from picojoule.ops.common import dtype_range
+from picojoule.ops.sequence import svdf_geometry
 from picojoule.quant.fixedpoint import quantize_multiplier
 
 F32 = np.float32
@@ -24,18 +25,7 @@ generator.STATEFUL_OPS.add("SVDF")
 def emit_svdf(ctx: Context, node: Node) -> Emitted:
     x, wf, wt, bias, st = (node.input(i) for i in range(5))
     out = node.outputs[0]
-    if wf is None or wt is None or st is None or not st.variable:
-        raise unsupported(node, "a missing weight or a non-variable state")
-    if len(x.shape) != 2 or len(wf.shape) != 2 or len(wt.shape) != 2:
-        raise unsupported(node, "input/weights that are not 2-D")
-    rank = int(node.attrs.get("rank", 0))
-    batch, n_in = x.shape
-    filters, memory = wt.shape
-    if rank <= 0 or filters % rank or wf.shape != (filters, n_in):
-        raise unsupported(node, f"rank {rank} with weights {wf.shape}/{wt.shape}")
-    units = filters // rank
-    if st.size != batch * filters * memory or out.shape != (batch, units):
-        raise unsupported(node, "state/output shapes that do not match the weights")
+    batch, n_in, filters, memory, rank, units = svdf_geometry(node)
     if wf.dtype != "int8" or out.dtype != "int8" or wt.dtype not in ("int8", "int16") \
             or st.dtype != wt.dtype:
         raise unsupported(node, f"{wf.dtype}/{wt.dtype} weights, {st.dtype} state")
