@@ -289,7 +289,7 @@ class DepthwiseSum:
 
 
 # --------------------------------------------------------------------------- requantization
-def _effective_multipliers(node: Node, x: Value, w: Value, out: Value,
+def effective_multipliers(node: Node, x: Value, w: Value, out: Value,
                            cout: int) -> tuple[np.ndarray, np.ndarray]:
     """TFLM ``PopulateConvolutionQuantizationParams``: in_s * w_s[c] / out_s in double."""
     ws = w.quant.scale.astype(np.float64)
@@ -436,7 +436,7 @@ def _with_weights(node: Node, w_idx: int, b_idx: int,
 
 def _quant_output(node: Node, x: Value, w: Value, out: Value, cout: int, const: np.ndarray,
                   bound: np.ndarray, wide: bool) -> Requantize:
-    mult, shift = _effective_multipliers(node, x, w, out, cout)
+    mult, shift = effective_multipliers(node, x, w, out, cout)
     lo, hi = activation_range(node, out)
     zp = out.quant.zp0 if out.dtype == "int8" else 0  # TFLM's 16x8 kernels have no offset
     if wide and int(np.max(shift)) >= 15:

@@ -7,9 +7,9 @@ import numpy as np
 from picojoule.backends.c.generator import unsupported
 from picojoule.ir import Node, Value
 from picojoule.ops.common import activation_range
+from picojoule.ops.conv import effective_multipliers
 from picojoule.quant.fixedpoint import (
     multiply_by_quantized_multiplier,
-    quantize_multipliers,
     wrap_int32,
 )
 
@@ -30,15 +30,9 @@ def require_const(node: Node, v: Value | None, what: str) -> None:
         raise unsupported(node, f"non-constant {what}")
 
 
-def channel_multipliers(node: Node, x: Value, w: Value, out: Value,
-                        channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """TFLM's per-channel effective scales in double: in_s * w_s[c] / out_s, quantized."""
-    ws = w.quant.scale.astype(np.float64)
-    if ws.size not in (1, channels):
-        raise unsupported(node, f"{ws.size} weight scales for {channels} output channels")
-    ws = np.broadcast_to(ws, (channels,))
-    eff = np.float64(x.quant.scale[0]) * ws / np.float64(out.quant.scale[0])
-    return quantize_multipliers(eff)
+#: TFLM's per-channel effective scales in double (in_s * w_s[c] / out_s), quantized: the
+#: reference kernel's own computation, so C and numpy requantize with the same constants.
+channel_multipliers = effective_multipliers
 
 
 def act_range(node: Node, out: Value) -> tuple[int, int]:
