@@ -94,6 +94,23 @@ def compile_cached(cc: str, cflags: list[str], gen: Generated, src: str, work: P
     return obj
 
 
+def publish_build(tmp: Path, out: Path, product: Path) -> None:
+    """Move a finished build folder ``tmp`` into the cache as ``out``.
+
+    Another process may have finished the same build meanwhile: its folder is kept
+    (removing it would pull a library or ELF from under a process using it), unless it is
+    a stale, incomplete one without ``product``.
+    """
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if product.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(tmp, out)
+
+
 @dataclass
 class HostLibrary:
     """A built shared library for one generated model."""
@@ -160,16 +177,7 @@ def build(model: Model | Generated, *, dsp: bool | None = None, name: str | None
             shutil.copy(tmp / so.name, so)
             shutil.rmtree(tmp, ignore_errors=True)
         else:
-            # Another process may have finished the same build meanwhile: keep its folder
-            # (removing it would pull the library from under a process that loaded it).
-            try:
-                os.replace(tmp, out)
-            except OSError:
-                if so.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
-                else:  # a stale, incomplete folder
-                    shutil.rmtree(out, ignore_errors=True)
-                    os.replace(tmp, out)
+            publish_build(tmp, out, so)
     lib = HostLibrary(gen, so)
     _LOADED[key] = lib
     return lib

@@ -31,7 +31,13 @@ from picojoule.backends.c.generator import (
     get_target,
     write,
 )
-from picojoule.backends.host import cache_root, compile_cached, run_tool, source_hash
+from picojoule.backends.host import (
+    cache_root,
+    compile_cached,
+    publish_build,
+    run_tool,
+    source_hash,
+)
 from picojoule.errors import InputError, PicojouleError
 from picojoule.ir import Model
 from picojoule.ir.dtypes import to_numpy
@@ -213,16 +219,7 @@ def build(model: Model | Generated, machine: str = "mps2-an386", *, name: str | 
             if src.startswith("pj_"):
                 shutil.copy(compile_cached(CROSS, cflags, gen, src, tmp, "qemu"),
                             tmp / (src[:-2] + ".o"))
-        # Another process may have finished the same build meanwhile: keep its folder
-        # (removing it first would pull the ELF from under a running QEMU).
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if elf.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:  # a stale, incomplete folder
-                shutil.rmtree(out, ignore_errors=True)
-                os.replace(tmp, out)
+        publish_build(tmp, out, elf)
     model_objs = [out / (s[:-2] + ".o") for s in gen.sources]
     fw = Firmware(gen, mach, elf, _size([elf], out), _size(model_objs, out))
     _BUILT[key] = fw
