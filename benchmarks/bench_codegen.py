@@ -30,18 +30,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from oracles import SHARED_MODELS, TflmSession  # noqa: E402
+from oracles import MLPERF_INT8, SHARED_MODELS, TflmSession  # noqa: E402
 from picojoule.backends import host, qemu  # noqa: E402
 from picojoule.importers.tflite import load  # noqa: E402
 from picojoule.ops.registry import node_macs  # noqa: E402
 from picojoule.runtime import random_inputs  # noqa: E402
 
-MODELS = {
-    "KWS": "mlperf_tiny/kws_dscnn_int8.tflite",
-    "VWW": "mlperf_tiny/vww_mobilenetv1_96_int8.tflite",
-    "IC": "mlperf_tiny/ic_resnet8_int8.tflite",
-    "AD": "mlperf_tiny/ad_toycar_fcae_int8.tflite",
-}
+MODELS = MLPERF_INT8
 M4_BAR = {"KWS": 0.6, "VWW": 0.6, "IC": 0.6}
 M55_BAR = {"KWS": 1.5, "VWW": 1.5, "IC": 1.5}
 HOST_BAR = 3.0

@@ -32,16 +32,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from oracles import SHARED_MODELS  # noqa: E402
+from oracles import MLPERF_INT8, SHARED_MODELS  # noqa: E402
 from picojoule.importers import load_model  # noqa: E402
 from picojoule.planner import check_plan, plan_memory  # noqa: E402
 
-MLPERF = {
-    "mlperf_tiny/kws_dscnn_int8.tflite": "KWS",
-    "mlperf_tiny/vww_mobilenetv1_96_int8.tflite": "VWW",
-    "mlperf_tiny/ic_resnet8_int8.tflite": "IC",
-    "mlperf_tiny/ad_toycar_fcae_int8.tflite": "AD",
-}
+MLPERF = {path: label for label, path in MLPERF_INT8.items()}
 #: Smallest working TFLM arena listed in ../shared/models/MANIFEST.md.
 MANIFEST = {
     "mlperf_tiny/kws_dscnn_int8.tflite": 24272,

@@ -26,16 +26,11 @@ import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from oracles import SHARED_MODELS, TflmSession  # noqa: E402
+from oracles import MLPERF_INT8, SHARED_MODELS, TflmSession  # noqa: E402
 from picojoule.importers import load_model  # noqa: E402
 from picojoule.runtime import Interpreter, random_inputs  # noqa: E402
 
-MODELS = {
-    "KWS": "mlperf_tiny/kws_dscnn_int8.tflite",
-    "VWW": "mlperf_tiny/vww_mobilenetv1_96_int8.tflite",
-    "IC": "mlperf_tiny/ic_resnet8_int8.tflite",
-    "AD": "mlperf_tiny/ad_toycar_fcae_int8.tflite",
-}
+MODELS = MLPERF_INT8
 BAR = 1.0
 
 

@@ -14,6 +14,13 @@ from typing import Sequence
 import numpy as np
 
 SHARED_MODELS = (Path(__file__).resolve().parents[1] / ".." / "shared" / "models").resolve()
+#: The four MLPerf Tiny int8 reference models, by their benchmark's short name.
+MLPERF_INT8 = {
+    "KWS": "mlperf_tiny/kws_dscnn_int8.tflite",
+    "VWW": "mlperf_tiny/vww_mobilenetv1_96_int8.tflite",
+    "IC": "mlperf_tiny/ic_resnet8_int8.tflite",
+    "AD": "mlperf_tiny/ad_toycar_fcae_int8.tflite",
+}
 
 
 class TflmSession:
