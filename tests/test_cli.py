@@ -207,3 +207,17 @@ def test_sweep_table_and_plot(capsys, tmp_path):
     assert code == 0 and len(rows) == 2 and png.read_bytes()[:4] == b"\x89PNG"
     code, _, err = run_cli(capsys, "sweep", KWS, "--targets", "nosuchchip")
     assert_one_line_error(code, err, "nosuchchip")
+
+
+def test_estimate_supply_voltage_and_platform(capsys):
+    code, out, _ = run_cli(capsys, "estimate", KWS, "--target", "stm32l4r5", "--volts", "3.0",
+                           "--platform", "zephyr", "--json")
+    assert code == 0
+    r = json.loads(out)
+    # 24.8 mA (LDO: same at 3.0 V) x 3.0 V x 1.164 (Zephyr) = 86.6016 mW
+    assert r["volts"] == 3.0 and r["platform"] == "zephyr"
+    assert r["active_power_mw"] == pytest.approx(86.6016)
+    code, _, err = run_cli(capsys, "estimate", KWS, "--target", "stm32l4r5",
+                           "--platform", "freertos")
+    assert code == 1 and err.count("\n") == 1
+    assert "no power figure for platform 'freertos'" in err

@@ -451,15 +451,21 @@ def _qemu_backend(name: str) -> str:
               help="CR2032, AA, or an energy such as 500J, 2.4kJ, 1Wh.")
 @click.option("--sleep-mode", default=None, help="Sleep mode between inferences (default: "
               "the target's default retention mode).")
+@click.option("--volts", type=float, default=None, metavar="V",
+              help="Supply voltage (default: the voltage of the target's power figure).")
+@click.option("--platform", default=None, metavar="P",
+              help="Software platform the model runs under: bare-metal (default, as the "
+              "generated C), or one the target has a measured power factor for (e.g. zephyr).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def estimate(model: str, target_name: str, mhz: float | None, rate: str | None,
-             battery: str | None, sleep_mode: str | None, as_json: bool) -> None:
+             battery: str | None, sleep_mode: str | None, as_json: bool,
+             volts: float | None = None, platform: str | None = None) -> None:
     """Latency, energy per inference, average power and battery life of MODEL on T."""
     from picojoule.estimate import estimate as run_estimate
     from picojoule.estimate import format_estimate
 
     r = run_estimate(_load(model), _target(target_name), mhz=mhz, rate_hz=rate,
-                     battery=battery, sleep_mode=sleep_mode)
+                     battery=battery, sleep_mode=sleep_mode, volts=volts, platform=platform)
     if as_json:
         _dump_json(r)
     else:

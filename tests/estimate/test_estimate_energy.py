@@ -14,6 +14,7 @@ from picojoule.estimate.energy import (
     parse_battery,
     parse_rate,
 )
+from picojoule.targets import TargetError
 
 
 def test_duty_cycle_by_hand() -> None:
@@ -84,9 +85,34 @@ def test_estimate_with_hand_set_latency_model(tmp_path) -> None:
 
 
 def test_peak_current_warning_on_a_coin_cell() -> None:
-    # STM32L4R5 at 120 MHz: 100 uA/MHz * 120 = 12 mA at 3 V, above a CR2032's ~3 mA.
+    # STM32L4R5 at 120 MHz: 24.8 mA at 1.8 V (its file's measured figure), above a CR2032's
+    # ~3 mA (drawn from the 3 V cell through an ideal regulator: 44.64 mW / 3 V = 14.9 mA).
     r = estimate(fc_model(), "stm32l4r5", mhz=120, rate_hz=1, battery="CR2032")
-    assert r["peak_current_ma"] == pytest.approx(12.0)
+    assert r["peak_current_ma"] == pytest.approx(24.8)
+    assert any("peak current 14.9 mA" in w for w in r["warnings"])
     assert any("exceeds the CR2032" in w for w in r["warnings"])
     r = estimate(fc_model(), "stm32l4r5", mhz=120, rate_hz=1, battery="AA")
     assert not any("exceeds" in w for w in r["warnings"])
+
+
+def test_supply_voltage_and_platform() -> None:
+    # L4R5 (LDO): 24.8 mA at 120 MHz whatever the supply; at 3.0 V 74.4 mW; under Zephyr
+    # x 1.164 = 86.6016 mW. Standby 130 nA at 3.0 V -> 0.39 uW; at 1.8 V 0.234 uW.
+    base = estimate(fc_model(), "stm32l4r5", mhz=120, rate_hz=1)
+    assert base["active_power_mw"] == pytest.approx(44.64) and base["volts"] == 1.8
+    assert base["platform"] == "bare-metal" and "supply_voltage" not in base["sources"]
+    assert base["sleep_power_uw"] == pytest.approx(0.234)
+    r = estimate(fc_model(), "stm32l4r5", mhz=120, rate_hz=1, volts=3.0, platform="zephyr")
+    assert r["active_power_mw"] == pytest.approx(74.4 * 1.164)
+    assert r["peak_current_ma"] == pytest.approx(24.8 * 1.164)
+    assert r["sleep_power_uw"] == pytest.approx(0.39)
+    assert r["latency_ms"] == base["latency_ms"]
+    assert "LDO" in r["sources"]["supply_voltage"] and "zephyr" in r["sources"]["platform"]
+    # H7A3 (SMPS): the input power stays 138.7 mW at 3.3 V.
+    h = estimate(fc_model(), "stm32h7a3", volts=3.3)
+    assert h["active_power_mw"] == pytest.approx(138.7)
+    assert "SMPS" in h["sources"]["supply_voltage"]
+    with pytest.raises(TargetError, match="no power figure for platform 'freertos'"):
+        estimate(fc_model(), "stm32l4r5", platform="freertos")
+    with pytest.raises(TargetError, match="supply voltage must be 0.5-6 V"):
+        estimate(fc_model(), "stm32l4r5", volts=12)

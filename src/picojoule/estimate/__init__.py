@@ -77,17 +77,24 @@ def _model_name(model: Model) -> str:
 
 def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float | None = None,
              rate_hz: float | str | None = None, battery: str | Battery | None = None,
-             sleep_mode: str | None = None) -> dict[str, Any]:
+             sleep_mode: str | None = None, volts: float | None = None,
+             platform: str | None = None) -> dict[str, Any]:
     """Latency, energy, average power and battery life of one inference (see module doc).
 
     ``mhz``: core clock (default: the target's maximum); ``rate_hz``: inferences per second
     (number or "1/s", "10/min"; default: back to back); ``battery``: "CR2032", "AA" or an
     energy ("500J"); ``sleep_mode``: the target's sleep mode between inferences (default:
-    the file's default mode).
+    the file's default mode); ``volts``: supply voltage (default: the voltage of the
+    target's power figure); ``platform``: the software platform the model runs under
+    (default ``bare-metal``, as picojoule's generated C does; e.g. ``zephyr`` where the
+    target has a measured factor for it).
     """
     m = _load_model(model)
     t = _target(target)
     mhz = t.core.max_mhz if mhz is None else t.check_mhz(float(mhz))
+    pf = t.platform_factor(platform)  # unknown platform: a clear error before any work
+    if volts is not None:
+        t.voltage_scale(1.0, float(volts))  # range check
     rate = parse_rate(rate_hz)
     bat = parse_battery(battery)
     sources: dict[str, str] = {}
@@ -152,13 +159,22 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
 
     # ---- power
     try:
-        active_mw = t.active_power_mw(mhz)
+        active_mw = t.active_power_mw(mhz, volts, pf.name)
         point = t.active_point(mhz)
         sources["active_power"] = (f"{point.figure} at {point.voltage_v or '?'} V "
                                    f"(figure for <= {point.mhz:g} MHz, scaled linearly to "
                                    f"{mhz:g} MHz): {point.source}")
+        if volts is not None and point.voltage_v and volts != point.voltage_v:
+            rule = ("SMPS: input power kept" if t.power.regulator == "smps" else
+                    "LDO: current kept, power x V ratio" if t.power.regulator == "ldo" else
+                    "regulator unknown: treated as LDO, current kept, power x V ratio")
+            sources["supply_voltage"] = (f"{volts:g} V instead of the figure's "
+                                         f"{point.voltage_v:g} V ({rule}): "
+                                         f"{t.power.regulator_source or 'estimate'}")
+        if pf.name != "bare-metal":
+            sources["platform"] = f"{pf.name}: power x {pf.factor:g}: {pf.source}"
         energy_method = "published active power x latency"
-        volts = point.voltage_v
+        volts = volts if volts is not None else point.voltage_v
     except TargetError as exc:
         active_mw = None
         volts = None
@@ -170,7 +186,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         active_mw = ops_total * PJ_PER_OP * 1e-9 / latency_s  # mJ / s = mW
     try:
         sm = t.sleep_mode(sleep_mode)
-        sleep_mw = sm.power_mw
+        sleep_mw = sm.power_mw * t.voltage_scale(sm.voltage_v, volts)
         sources["sleep_power"] = f"{sm.name}: {sm.figure} ({sm.retention}): {sm.source}"
         if rate is not None and sm.retention.lower().startswith("none"):
             warnings.append(f"sleep mode {sm.name!r} keeps no SRAM: the model's state and "
@@ -199,6 +215,8 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         "target": t.name,
         "core": t.core.name,
         "mhz": mhz,
+        "volts": volts,
+        "platform": pf.name,
         "method": method,
         "method_detail": {"latency": latency_method, "energy": energy_method},
         "macs": macs_total,
@@ -248,7 +266,10 @@ def sweep(*args: Any, **kwargs: Any):
 
 def format_estimate(r: dict[str, Any], top: int = 10) -> str:
     """Human-readable report of an :func:`estimate` result (for ``picojoule estimate``)."""
-    lines = [f"{r['model']} on {r['target']} ({r['core']} at {r['mhz']:g} MHz)",
+    lines = [f"{r['model']} on {r['target']} ({r['core']} at {r['mhz']:g} MHz"
+             + (f", {r['volts']:g} V" if r.get("volts") else "")
+             + (f", {r['platform']}" if r.get("platform") not in (None, "bare-metal") else "")
+             + ")",
              f"  method:        {r['method']}",
              f"  latency:       {r['latency_ms']:.3f} ms  ({r['cycles']:,} cycles"
              + (f", {r['instructions']:,} instructions" if r["instructions"] else "")

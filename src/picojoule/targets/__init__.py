@@ -158,6 +158,25 @@ class SleepMode:
 
 
 @dataclass(frozen=True)
+class PlatformFactor:
+    """Active power of a software platform relative to the reference ``bare-metal`` one.
+
+    The same chip at the same clock and voltage draws different power under different
+    startup code (clock tree, enabled peripherals, flash accelerator settings): for example
+    an RTOS's board support against the vendor's bare-metal setup.
+    """
+
+    name: str
+    factor: float
+    source: str
+
+
+#: The platform the active-power figures describe (picojoule's generated C runs bare metal).
+REFERENCE_PLATFORM = "bare-metal"
+REGULATORS = ("ldo", "smps")
+
+
+@dataclass(frozen=True)
 class Power:
     """Active and sleep power; empty tuples with a reason when not published."""
 
@@ -165,6 +184,12 @@ class Power:
     sleep: tuple[SleepMode, ...]
     active_missing: str = ""  # reason, when ``active`` is empty
     sleep_missing: str = ""
+    # How the supply current depends on the supply voltage: "ldo" (linear regulator: the
+    # current is the same at any VDD, so power scales with VDD), "smps" (switching
+    # regulator: the input power stays about the same), "" when unknown (treated as ldo).
+    regulator: str = ""
+    regulator_source: str = ""
+    platforms: tuple[PlatformFactor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +215,10 @@ class PublishedRun:
     latency_ms: float | None
     energy_uj: float | None
     source: str
+    power_mw: float | None = None  # median power the energy monitor measured
+    voltage_v: float | None = None  # supply the energy monitor gave the board
+    platform: str | None = None  # "bare-metal", "mbed-os", "zephyr", ...
+    energy_latency_ms: float | None = None  # latency during the energy run itself
 
 
 @dataclass(frozen=True)
@@ -248,22 +277,42 @@ class Target:
             )
         return float(mhz)
 
-    def active_power_mw(self, mhz: float | None = None) -> float:
+    def active_power_mw(self, mhz: float | None = None, volts: float | None = None,
+                        platform: str | None = None) -> float:
         """Active power at ``mhz`` (default: max clock), from the published figures.
 
         Uses the figure of the lowest frequency point at or above ``mhz`` (its voltage
         range / regulator setting) and scales it linearly with frequency, which is how
-        µA/MHz figures are meant to be used. Raises TargetError when the chip has no
-        published active power (callers may then fall back to an energy-per-op model).
+        µA/MHz figures are meant to be used. ``volts`` (default: the figure's own voltage)
+        scales it by the regulator rule (:meth:`voltage_scale`); ``platform`` (default
+        ``bare-metal``) multiplies it by that platform's factor. Raises TargetError when the
+        chip has no published active power (callers may then fall back to an
+        energy-per-op model).
         """
-        mhz = self.core.max_mhz if mhz is None else self.check_mhz(mhz)
-        if not self.power.active:
-            raise TargetError(
-                f"target {self.name} has no published active power: {self.power.active_missing}"
-            )
-        points = sorted(self.power.active, key=lambda p: p.mhz)
-        chosen = next((p for p in points if p.mhz >= mhz - 1e-9), points[-1])
-        return chosen.mw_per_mhz * mhz
+        chosen = self.active_point(mhz)
+        mhz = self.core.max_mhz if mhz is None else float(mhz)
+        return (chosen.mw_per_mhz * mhz * self.voltage_scale(chosen.voltage_v, volts)
+                * self.platform_factor(platform).factor)
+
+    def voltage_scale(self, figure_v: float | None, volts: float | None) -> float:
+        """Power at ``volts`` over power at ``figure_v``: V ratio for an LDO, 1 for an SMPS."""
+        if volts is None or figure_v is None:
+            return 1.0
+        if not 0.5 <= volts <= 6.0:
+            raise TargetError(f"target {self.name}: supply voltage must be 0.5-6 V, "
+                              f"got {volts:g} V")
+        return 1.0 if self.power.regulator == "smps" else volts / figure_v
+
+    def platform_factor(self, platform: str | None = None) -> PlatformFactor:
+        """The named platform's power factor (``bare-metal``, the reference, is 1)."""
+        if platform is None or platform == REFERENCE_PLATFORM:
+            return PlatformFactor(REFERENCE_PLATFORM, 1.0, "reference platform")
+        for p in self.power.platforms:
+            if p.name == platform:
+                return p
+        known = ", ".join([REFERENCE_PLATFORM] + [p.name for p in self.power.platforms])
+        raise TargetError(f"target {self.name} has no power figure for platform "
+                          f"{platform!r} (platforms: {known})")
 
     def active_point(self, mhz: float | None = None) -> ActivePoint:
         """The published figure ``active_power_mw`` uses at ``mhz`` (for its source)."""
@@ -658,7 +707,23 @@ def _parse_power(raw: dict[str, Any], where: str) -> Power:
         )
     if sum(s.default for s in sleep) > 1:
         raise TargetFileError(f"{where}: [power] more than one sleep mode has default = true")
-    return Power(tuple(active), tuple(sleep), active_missing, sleep_missing)
+    psource, pper = t.sources(("regulator",))
+    regulator = t.string("regulator", "", REGULATORS) if t.has("regulator") else ""
+    platforms = []
+    for i, item in enumerate(t.data.get("platform", [])):
+        label = item.get("name", i) if isinstance(item, dict) else i
+        pt = _Table(item, where, f"power.platform {label}")
+        source, _ = pt.sources(("factor",))
+        if not source.strip():
+            raise TargetFileError(f"{where}: [power.platform {label}] missing required "
+                                  "field 'source'")
+        name = pt.string("name")
+        if name == REFERENCE_PLATFORM:
+            raise TargetFileError(f"{where}: [power.platform {label}] {REFERENCE_PLATFORM!r} "
+                                  "is the reference (factor 1) and cannot be given")
+        platforms.append(PlatformFactor(name, pt.number("factor"), source))
+    return Power(tuple(active), tuple(sleep), active_missing, sleep_missing, regulator,
+                 pper.get("regulator", ""), tuple(platforms))
 
 
 def _parse_npu(raw: dict[str, Any], where: str) -> Npu | None:
@@ -681,7 +746,8 @@ def _parse_published(raw: dict[str, Any], where: str) -> tuple[PublishedRun, ...
     runs = []
     for i, item in enumerate(raw.get("published", [])):
         t = _Table(item, where, f"published {i}")
-        source, _ = t.sources(("mhz", "latency_ms", "energy_uj"))
+        source, _ = t.sources(("mhz", "latency_ms", "energy_uj", "power_mw", "voltage",
+                               "energy_latency_ms"))
         if not source.strip():
             raise TargetFileError(f"{where}: [published {i}] missing required field 'source'")
         runs.append(
@@ -692,6 +758,11 @@ def _parse_published(raw: dict[str, Any], where: str) -> tuple[PublishedRun, ...
                 latency_ms=t.number("latency_ms") if t.has("latency_ms") else None,
                 energy_uj=t.number("energy_uj") if t.has("energy_uj") else None,
                 source=source,
+                power_mw=t.number("power_mw") if t.has("power_mw") else None,
+                voltage_v=t.quantity("voltage", "voltage") if t.has("voltage") else None,
+                platform=t.string("platform") if t.has("platform") else None,
+                energy_latency_ms=(t.number("energy_latency_ms")
+                                   if t.has("energy_latency_ms") else None),
             )
         )
     return tuple(runs)

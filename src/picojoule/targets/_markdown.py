@@ -105,6 +105,13 @@ def _target_section(t: Target) -> list[str]:
         )
     if not t.power.sleep:
         lines.append(f"| sleep | missing | | | {_cell(t.power.sleep_missing)} |")
+    if t.power.regulator:
+        rule = ("power scales with the supply voltage" if t.power.regulator == "ldo" else
+                "power independent of the supply voltage")
+        lines.append(f"| regulator | {t.power.regulator} | | {rule} "
+                     f"| {_cell(t.power.regulator_source)} |")
+    for pf in t.power.platforms:
+        lines.append(f"| platform: {_cell(pf.name)} | × {pf.factor:g} | | | {_cell(pf.source)} |")
     if t.npu:
         n = t.npu
         power = _fmt_mw(n.power_mw) if n.power_mw is not None else "missing"
@@ -119,15 +126,20 @@ def _target_section(t: Target) -> list[str]:
         if n.notes:
             lines.append(f"  Note: {n.notes}")
     if t.published:
-        lines += ["", "Published runs on this chip (to check estimates against, not to fit):", ""]
+        lines += ["", "Published runs on this chip (runs with measured power and voltage are "
+                  "what `scripts/fit_power.py` fits the active power to):", ""]
         for r in t.published:
             bits = [
                 f"{r.latency_ms:g} ms" if r.latency_ms else "",
                 f"{r.energy_uj:g} µJ" if r.energy_uj else "",
+                f"{r.power_mw:g} mW" if r.power_mw else "",
             ]
+            at = ", ".join(b for b in (f"{r.mhz:g} MHz" if r.mhz else "",
+                                       f"{r.voltage_v:g} V" if r.voltage_v else "",
+                                       r.platform or "") if b)
             lines.append(
                 f"- {r.system}, {r.model}: {' / '.join(b for b in bits if b)}"
-                + (f" at {r.mhz:g} MHz" if r.mhz else "") + f" ({r.source})"
+                + (f" at {at}" if at else "") + f" ({r.source})"
             )
     if t.provenance:
         lines += ["", f"Provenance: {t.provenance}"]
@@ -159,8 +171,8 @@ def targets_markdown() -> str:
     lines += [
         "",
         "*arena RAM* sums the regions that can hold the tensor arena (external PSRAM",
-        "included where present). Active power is the published figure for the chosen",
-        "frequency's range, scaled linearly with frequency.",
+        "included where present). Active power is the published or fitted figure for the",
+        "chosen frequency's range, scaled linearly with frequency, at the figure's voltage.",
         "",
         _SCHEMA_DOC,
     ]
@@ -216,6 +228,8 @@ source = "..."
 
 [power]
 active_missing = ""              # reason when there is no [[power.active]]
+regulator = "ldo"                # optional: ldo (current kept across VDD) or smps (power kept)
+regulator_source = "..."
 [[power.active]]                 # valid up to `mhz` (its voltage range); scaled with f
 mhz = 160
 current_per_mhz = "19.5 uA/MHz"  # or current = "3.3 mA", or power = "40 mW"
@@ -238,12 +252,21 @@ clock_mhz = 400
 power = "..."                    # optional; else power_source = "missing: ..."
 source = "..."
 
-[[published]]                    # optional measurements to check estimates against
+[[power.platform]]               # optional: power of a software platform vs bare metal
+name = "zephyr"
+factor = 1.164
+source = "..."
+
+[[published]]                    # optional measurements (scripts/mlperf_tiny_runs.py)
 system = "MLPerf Tiny v1.2, ST, X-CUBE-AI"
 model = "kws_dscnn_int8"
 mhz = 120
-latency_ms = 43.2
-energy_uj = 1820
+latency_ms = 43.187
+energy_uj = 1820.45
+energy_latency_ms = 43.15        # optional: the energy run's own latency
+power_mw = 42.19                 # optional: measured power (fitted by scripts/fit_power.py)
+voltage = "1.8 V"                # optional: the supply during the energy run
+platform = "bare-metal"          # optional: bare-metal, mbed-os, zephyr, ...
 source = "..."
 ```
 """

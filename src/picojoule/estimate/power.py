@@ -1,0 +1,106 @@
+"""Active power fitted from published energy measurements, and its held-out check.
+
+A published MLPerf Tiny energy run gives, for one system (chip + software) on one board, the
+median power the energy monitor measured, the supply voltage it gave, the clock and the
+software platform. The model is
+
+    P = I_ref x V x f_platform        (LDO-regulated chip: the current does not depend on VDD)
+    P = P_ref x f_platform            (SMPS-regulated chip: the input power stays the same)
+
+with ``I_ref`` (or ``P_ref``) the median over the reference-platform (``bare-metal``)
+systems of each system's median, and ``f_platform`` the median over a platform's systems
+divided by that reference. Medians per system first, so a system with four benchmarks
+counts once and one odd benchmark does not move the fit.
+
+:func:`fit` gives the figures the target file carries (``scripts/fit_power.py`` prints
+them); :func:`leave_one_system_out` refits without each system in turn and predicts that
+system's runs, which is what ``benchmarks/bench_estimate.py`` reports as bar 2.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Iterable
+
+from picojoule.targets import REFERENCE_PLATFORM, PublishedRun, Target
+
+__all__ = ["PowerFit", "Prediction", "usable_runs", "fit", "predict_mw",
+           "leave_one_system_out"]
+
+
+@dataclass(frozen=True)
+class PowerFit:
+    regulator: str  # "ldo" or "smps"
+    reference: float  # mA (ldo) or mW (smps) on the reference platform
+    factors: dict[str, float]  # platform -> factor (reference platform: 1.0)
+    systems: dict[str, tuple[str, float]]  # system -> (platform, median mA or mW)
+
+    @property
+    def unit(self) -> str:
+        return "mA" if self.regulator == "ldo" else "mW"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    run: PublishedRun
+    power_mw: float  # modelled power for the run's voltage and platform
+    energy_uj: float  # modelled power x published latency
+    ratio: float  # modelled / published energy
+    fit: PowerFit
+
+
+def usable_runs(runs: Iterable[PublishedRun]) -> list[PublishedRun]:
+    """Runs with everything the fit needs: measured power, voltage, latency and energy."""
+    return [r for r in runs if r.power_mw and r.voltage_v and r.latency_ms and r.energy_uj]
+
+
+def _level(run: PublishedRun, regulator: str) -> float:
+    return run.power_mw / run.voltage_v if regulator == "ldo" else run.power_mw
+
+
+def fit(runs: Iterable[PublishedRun], regulator: str) -> PowerFit:
+    """Fit the reference current (or power) and the platform factors to ``runs``."""
+    regulator = regulator or "ldo"
+    per: dict[str, list[float]] = {}
+    platform_of: dict[str, str] = {}
+    for r in usable_runs(runs):
+        per.setdefault(r.system, []).append(_level(r, regulator))
+        platform_of[r.system] = r.platform or REFERENCE_PLATFORM
+    systems = {s: (platform_of[s], statistics.median(v)) for s, v in per.items()}
+    ref = [v for p, v in systems.values() if p == REFERENCE_PLATFORM]
+    if not ref:
+        raise ValueError(f"no {REFERENCE_PLATFORM} system among the runs to fit")
+    reference = statistics.median(ref)
+    factors = {p: statistics.median([v for q, v in systems.values() if q == p]) / reference
+               for p in {p for p, _ in systems.values()}}
+    factors[REFERENCE_PLATFORM] = 1.0
+    return PowerFit(regulator, reference, factors, systems)
+
+
+def predict_mw(f: PowerFit, voltage_v: float, platform: str | None) -> float:
+    """Modelled active power of a run at ``voltage_v`` on ``platform``."""
+    factor = f.factors[platform or REFERENCE_PLATFORM]
+    return f.reference * (voltage_v if f.regulator == "ldo" else 1.0) * factor
+
+
+def leave_one_system_out(target: Target) -> list[Prediction]:
+    """Predict each system's runs from a fit to the target's other systems.
+
+    A run whose platform no other system shares cannot be predicted and is left out.
+    """
+    runs = usable_runs(target.published)
+    out = []
+    for system in dict.fromkeys(r.system for r in runs):
+        train = [r for r in runs if r.system != system]
+        try:
+            f = fit(train, target.power.regulator)
+        except ValueError:
+            continue
+        for r in runs:
+            if r.system != system or (r.platform or REFERENCE_PLATFORM) not in f.factors:
+                continue
+            p = predict_mw(f, r.voltage_v, r.platform)
+            e = p * r.latency_ms  # mW x ms = uJ
+            out.append(Prediction(r, p, e, e / r.energy_uj, f))
+    return out

@@ -1,0 +1,86 @@
+"""The power model fitted to published energy runs (picojoule.estimate.power): the fit and
+the leave-one-system-out prediction on hand-made runs, the target files against the fit, and
+the published runs against their own arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers_estimate import BASE
+from picojoule.estimate.power import fit, leave_one_system_out, predict_mw, usable_runs
+from picojoule.targets import PublishedRun, list_targets, load_target
+
+
+def _run(system: str, mw: float, volts: float, platform: str = "bare-metal",
+         ms: float = 10.0, uj: float | None = None) -> PublishedRun:
+    return PublishedRun(system=system, model="m", mhz=100, latency_ms=ms,
+                        energy_uj=uj if uj is not None else mw * ms, source="hand",
+                        power_mw=mw, voltage_v=volts, platform=platform)
+
+
+def test_ldo_fit_by_hand() -> None:
+    # Currents: A 20 mA (two runs: 36 mW and 36 mW at 1.8 V), B 30 mA (90 mW at 3 V),
+    # C 25 mA; Zephyr D 30 mA. Reference = median(20, 30, 25) = 25 mA; zephyr = 30 / 25.
+    runs = [_run("A", 36, 1.8), _run("A", 36, 1.8), _run("B", 90, 3.0), _run("C", 45, 1.8),
+            _run("D", 54, 1.8, "zephyr")]
+    f = fit(runs, "ldo")
+    assert f.reference == pytest.approx(25.0) and f.unit == "mA"
+    assert f.factors == {"bare-metal": 1.0, "zephyr": pytest.approx(1.2)}
+    assert predict_mw(f, 3.3, "zephyr") == pytest.approx(25 * 3.3 * 1.2)
+
+
+def test_smps_fit_ignores_voltage() -> None:
+    runs = [_run("A", 100, 3.3), _run("B", 140, 3.0), _run("C", 120, 1.8)]
+    f = fit(runs, "smps")
+    assert f.reference == pytest.approx(120.0) and f.unit == "mW"
+    assert predict_mw(f, 3.3, None) == pytest.approx(120.0)
+
+
+def test_leave_one_system_out_by_hand(tmp_path) -> None:
+    # Holding out A (20 mA): the others give median(30, 25) = 27.5 mA -> 49.5 mW at 1.8 V,
+    # x 10 ms = 495 uJ vs 360 published. Holding out D (the only zephyr system): left out.
+    body = "".join(
+        f'[[published]]\nsystem = "{s}"\nmodel = "m"\nmhz = 100\nlatency_ms = 10\n'
+        f'energy_uj = {mw * 10}\npower_mw = {mw}\nvoltage = "{v} V"\nplatform = "{p}"\n'
+        'source = "hand"\n\n'
+        for s, mw, v, p in [("A", 36, 1.8, "bare-metal"), ("B", 90, 3.0, "bare-metal"),
+                            ("C", 45, 1.8, "bare-metal"), ("D", 54, 1.8, "zephyr")])
+    path = tmp_path / "chip.toml"
+    path.write_text(BASE.format(name="chip") + '[power]\nregulator = "ldo"\n'
+                    'regulator_source = "hand"\nsleep_missing = "missing: hand"\n'
+                    '[[power.active]]\nmhz = 100\ncurrent = "25 mA"\nvoltage = "1.8 V"\n'
+                    'source = "hand"\n' + body)
+    t = load_target(path)
+    preds = {p.run.system: p for p in leave_one_system_out(t)}
+    assert set(preds) == {"A", "B", "C"}
+    assert preds["A"].power_mw == pytest.approx(49.5)
+    assert preds["A"].ratio == pytest.approx(495 / 360)
+    # B (30 mA at 3 V) from median(20, 25) = 22.5 mA -> 67.5 mW vs 90 measured
+    assert preds["B"].ratio == pytest.approx(67.5 / 90)
+
+
+@pytest.mark.parametrize("name", [n for n in list_targets()
+                                  if usable_runs(load_target(n).published)])
+def test_target_file_carries_the_fit(name: str) -> None:
+    """Re-run scripts/fit_power.py and copy its figures when this fails."""
+    t = load_target(name)
+    f = fit(t.published, t.power.regulator)
+    top = max(t.power.active, key=lambda a: a.mhz)
+    level = top.mw_per_mhz * top.mhz / (top.voltage_v if f.regulator == "ldo" else 1.0)
+    assert level == pytest.approx(f.reference, rel=5e-3)
+    for p in t.power.platforms:
+        assert p.factor == pytest.approx(f.factors[p.name], abs=6e-4)
+    assert {p.name for p in t.power.platforms} == set(f.factors) - {"bare-metal"}
+
+
+@pytest.mark.parametrize("name", ["stm32l4r5", "stm32h7a3"])
+def test_published_runs_are_self_consistent(name: str) -> None:
+    # Each run's measured power x the energy run's own latency gives its energy (the
+    # relation the energy monitor computes): a check of what scripts/mlperf_tiny_runs.py
+    # extracted, independent of picojoule's model.
+    runs = usable_runs(load_target(name).published)
+    assert len(runs) >= 18
+    for r in runs:
+        assert r.power_mw * r.energy_latency_ms == pytest.approx(r.energy_uj, rel=0.02), r
+        assert r.voltage_v in (1.8, 3.0, 3.3) and r.platform in ("bare-metal", "mbed-os",
+                                                                 "zephyr")
