@@ -93,8 +93,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
     t = _target(target)
     mhz = t.core.max_mhz if mhz is None else t.check_mhz(float(mhz))
     pf = t.platform_factor(platform)  # unknown platform: a clear error before any work
-    if volts is not None:
-        t.voltage_scale(1.0, float(volts))  # range check
+    volts = None if volts is None else t.check_volts(float(volts))
     rate = parse_rate(rate_hz)
     bat = parse_battery(battery)
     sources: dict[str, str] = {}

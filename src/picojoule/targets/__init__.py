@@ -294,13 +294,18 @@ class Target:
         return (chosen.mw_per_mhz * mhz * self.voltage_scale(chosen.voltage_v, volts)
                 * self.platform_factor(platform).factor)
 
+    def check_volts(self, volts: float) -> float:
+        """``volts`` if it is a plausible microcontroller supply, else a clear error."""
+        if not 0.5 <= volts <= 6.0:
+            raise TargetError(f"target {self.name}: supply voltage must be 0.5-6 V, "
+                              f"got {volts:g} V")
+        return float(volts)
+
     def voltage_scale(self, figure_v: float | None, volts: float | None) -> float:
         """Power at ``volts`` over power at ``figure_v``: V ratio for an LDO, 1 for an SMPS."""
         if volts is None or figure_v is None:
             return 1.0
-        if not 0.5 <= volts <= 6.0:
-            raise TargetError(f"target {self.name}: supply voltage must be 0.5-6 V, "
-                              f"got {volts:g} V")
+        volts = self.check_volts(volts)
         return 1.0 if self.power.regulator == "smps" else volts / figure_v
 
     def platform_factor(self, platform: str | None = None) -> PlatformFactor:
