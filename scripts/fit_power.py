@@ -4,8 +4,9 @@
 
 For every bundled target (or the ones named) whose ``[[published]]`` runs carry measured
 power and voltage (``scripts/mlperf_tiny_runs.py`` writes them), print the fit of
-:mod:`picojoule.estimate.power` as the ``[[power.active]]`` and ``[[power.platform]]``
-entries the target file should carry, and whether the file already does.
+:mod:`picojoule.estimate.power` (one per supply path the runs used) as the
+``[[power.active]]`` and ``[[power.platform]]`` entries the target file should carry, and
+whether the file already does.
 ``tests/estimate/test_power_fit.py`` fails when a target file disagrees with this fit.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from picojoule.estimate.power import fit, usable_runs  # noqa: E402
+from picojoule.estimate.power import fits, run_regulator, usable_runs  # noqa: E402
 from picojoule.targets import REFERENCE_PLATFORM, list_targets, load_target  # noqa: E402
 
 
@@ -34,29 +35,41 @@ def main() -> int:
         runs = usable_runs(t.published)
         if not runs:
             continue
-        f = fit(runs, t.power.regulator)
-        n_ref = sum(p == REFERENCE_PLATFORM for p, _ in f.systems.values())
-        print(f"# {name}: {len(runs)} runs, {len(f.systems)} systems, regulator "
-              f"{f.regulator}")
-        for s, (p, v) in sorted(f.systems.items()):
-            print(f"#   {p:11} {_fmt(v):>6} {f.unit}  {s}")
-        clock = max(r.mhz or t.core.max_mhz for r in runs)
-        key = "current" if f.regulator == "ldo" else "power"
-        print("[[power.active]]")
-        print(f"mhz = {clock:g}")
-        print(f'{key} = "{_fmt(f.reference)} {f.unit}"')
-        print(f"# median over the {n_ref} {REFERENCE_PLATFORM} systems of each system's "
-              f"median {'power / voltage' if key == 'current' else 'power'}")
-        for p, factor in sorted(f.factors.items()):
-            if p != REFERENCE_PLATFORM:
-                print(f'[[power.platform]]\nname = "{p}"\nfactor = {factor:.3f}')
-        active = [a for a in t.power.active if abs(a.mhz - clock) < 1e-9]
-        if active:
-            a = active[0]
-            now = a.mw_per_mhz * a.mhz / (a.voltage_v if key == "current" else 1.0)
-            print(f"# file: {_fmt(now)} {f.unit}"
-                  f"{'' if _fmt(now) == _fmt(f.reference) else '  <-- differs: update it'}")
-        print()
+        default = t.power.regulator or "ldo"
+        for regulator, f in fits(t).items():
+            mine = [r for r in runs if run_regulator(r, t) == regulator]
+            n_ref = sum(p == REFERENCE_PLATFORM for p, _ in f.systems.values())
+            print(f"# {name}: {len(mine)} runs, {len(f.systems)} systems, regulator "
+                  f"{f.regulator}{'' if regulator == default else ' (not the default)'}")
+            for s, (p, v) in sorted(f.systems.items()):
+                print(f"#   {p:11} {_fmt(v):>6} {f.unit}  {s}")
+            clock = max(r.mhz or t.core.max_mhz for r in mine)
+            key = "current" if f.regulator == "ldo" else "power"
+            print("[[power.active]]")
+            print(f"mhz = {clock:g}")
+            print(f'{key} = "{_fmt(f.reference)} {f.unit}"')
+            if regulator != default:
+                print(f'regulator = "{regulator}"')
+            print(f"# median over the {n_ref} {REFERENCE_PLATFORM} systems of each system's "
+                  f"median {'power / voltage' if key == 'current' else 'power'}")
+            if regulator == default:
+                for p, factor in sorted(f.factors.items()):
+                    if p != REFERENCE_PLATFORM:
+                        print(f'[[power.platform]]\nname = "{p}"\nfactor = {factor:.3f}')
+            active = [a for a in t.power.active if abs(a.mhz - clock) < 1e-9
+                      and t.point_regulator(a) == regulator]
+            if active and not active[0].source.startswith("fitted:"):
+                a = active[0]
+                print(f"# file: {_fmt(a.mw_per_mhz * a.mhz)} mW at {a.voltage_v:g} V, a published "
+                      "figure (not fitted): the runs check it, held out")
+            elif active:
+                a = active[0]
+                now = a.mw_per_mhz * a.mhz / (a.voltage_v if key == "current" else 1.0)
+                print(f"# file: {_fmt(now)} {f.unit}"
+                      f"{'' if _fmt(now) == _fmt(f.reference) else '  <-- differs: update it'}")
+            else:
+                print("# file: no such point  <-- add it")
+            print()
     return 0
 
 

@@ -1,7 +1,7 @@
 """Print MLPerf Tiny energy runs on one board as [[published]] entries for a target file.
 
-    git clone https://github.com/mlcommons/tiny_results_v1.2 ...   (v0.5, v1.0, v1.1, v1.2)
-    python scripts/mlperf_tiny_runs.py --board L4R5 tiny_results_v0.5 tiny_results_v1.0 ...
+    git clone https://github.com/mlcommons/tiny_results_v1.3 ...   (v0.5, v0.7, v1.0 ... v1.3)
+    python scripts/mlperf_tiny_runs.py --board L4R5 tiny_results_v0.5 tiny_results_v0.7 ...
 
 For every closed-division system whose results path names the board and that has an energy
 run, one entry per benchmark with:
@@ -14,9 +14,18 @@ run, one entry per benchmark with:
 - ``power_mw``: the median of the energy run's per-window power;
 - ``voltage``: the supply the energy monitor gave the board, as it reported it at the end of
   the run (``emon: m-voltage-mv[...]`` in ``energy/log.txt``; the script's requested voltage
-  is not always what was used);
+  is not always what was used); v1.3's runner logs no voltage, so there it is the one the
+  system description's hardware notes give ("Operating at 3 V ...");
+- ``regulator``: ``smps`` when the hardware notes say the chip ran from its switching
+  regulator ("with SMPS", "external SMPS"), ``ldo`` when they name the LDO, else left out
+  (the target's default);
 - ``platform``: ``zephyr`` when the system description names Zephyr, ``mbed-os`` when it
   names mbed, else ``bare-metal`` (the vendor's own startup code).
+
+Two log formats are read: the EEMBC runner's (v0.5-v1.2: per-window ``Power : N uW`` and a
+``Median throughput`` line in the energy results) and v1.3's (per-trial ``Elapsed time``,
+``Inferences`` and ``Power : N mW.``). Streaming wake-word runs (``sww``, v1.3) measure the
+average power of a real-time stream, not energy per back-to-back inference, and are skipped.
 
 The results repositories are read as plain directories (a clone or an extracted archive).
 """
@@ -62,6 +71,35 @@ def _field(text: str, name: str) -> str:
     return m.group(1).strip() if m else ""
 
 
+def _powers_mw(text: str) -> list[float]:
+    """Per-window (per-trial) power of an energy run, in mW, in either log format."""
+    return [float(v) / (1000.0 if unit == "u" else 1.0)
+            for v, unit in re.findall(r"Power\s*:\s*([\d.]+)\s*([um])W", text)]
+
+
+def _energy_throughput(text: str) -> float | None:
+    """Inferences per second of the energy run: its median line, else the trials' median."""
+    m = re.search(r"Median throughput is\s+([\d.]+) inf", text)
+    if m:
+        return float(m.group(1))
+    elapsed = [float(x) for x in re.findall(r"Elapsed time\s*:\s*([\d.]+)", text)]
+    count = [int(x) for x in re.findall(r"Inferences\s*:\s*(\d+)", text)]
+    rates = [n / t for t, n in zip(elapsed, count) if t > 0]
+    return statistics.median(rates) if rates else None
+
+
+def _supply(log: str, notes: str) -> tuple[float | None, str]:
+    """Supply voltage (V) and regulator ("smps", "ldo" or "") of an energy run."""
+    volts = re.findall(r"m-voltage-mv\[(\d+)\]", log)
+    if volts:
+        v = int(volts[-1]) / 1000.0
+    else:
+        m = re.search(r"operating at\s*([\d.]+)\s*v", notes.lower())
+        v = float(m.group(1)) if m else None
+    low = notes.lower()
+    return v, "smps" if "smps" in low else "ldo" if "ldo" in low else ""
+
+
 def runs(repo: Path, board: str) -> list[dict]:
     out = []
     for energy in sorted(repo.glob("closed/*/results/**/energy/results.txt")):
@@ -72,19 +110,21 @@ def runs(repo: Path, board: str) -> list[dict]:
             continue
         submitter_dir = repo / "closed" / rel.parts[1]
         text = _read(energy)
-        m = re.search(r"Median energy cost is ([\d.]+) uJ", text)
+        m = re.search(r"Median energy cost is\s+([\d.]+) uJ", text)
         if not m:
             continue
         energy_uj = float(m.group(1))
-        powers = [float(x) for x in re.findall(r"Power\s*:\s*([\d.]+) uW", text)]
-        volts = re.findall(r"m-voltage-mv\[(\d+)\]", _read(energy.parent / "log.txt"))
-        perf = _read(task_dir / "performance" / "results.txt") or text
-        thr = re.search(r"Median throughput is ([\d.]+) inf", perf)
-        ethr = re.search(r"Median throughput is ([\d.]+) inf", text)
-        if not (thr and ethr and volts and powers):
-            continue
+        powers = _powers_mw(text)
         label = "/".join(system_dir.relative_to(submitter_dir / "results").parts)
         sys_text, sys_path = _system_text(submitter_dir, label.replace("/", "_"))
+        volts, regulator = _supply(_read(energy.parent / "log.txt"),
+                                   _field(sys_text, "Hardware Notes"))
+        ethr = _energy_throughput(text)
+        perf = re.search(r"Median throughput is\s+([\d.]+) inf",
+                         _read(task_dir / "performance" / "results.txt"))
+        thr = float(perf.group(1)) if perf else ethr
+        if not (thr and ethr and volts and powers):
+            continue
         low = sys_text.lower()
         platform = "zephyr" if "zephyr" in low else "mbed-os" if "mbed" in low else "bare-metal"
         mhz = re.search(r"([\d.]+)\s*MHz", _field(sys_text, "Processor(s) Frequencies"))
@@ -93,12 +133,13 @@ def runs(repo: Path, board: str) -> list[dict]:
             "system": f"MLPerf Tiny {_round(repo)}, {rel.parts[1]}, {framework} ({label})",
             "model": TASKS[task_dir.name],
             "mhz": float(mhz.group(1)) if mhz else None,
-            "latency_ms": round(1000.0 / float(thr.group(1)), 3),
+            "latency_ms": round(1000.0 / thr, 3),
             "energy_uj": energy_uj,
-            "energy_latency_ms": round(1000.0 / float(ethr.group(1)), 3),
-            "power_mw": round(statistics.median(powers) / 1000.0, 2),
-            "voltage": int(volts[-1]) / 1000.0,
+            "energy_latency_ms": round(1000.0 / ethr, 3),
+            "power_mw": round(statistics.median(powers), 2),
+            "voltage": volts,
             "platform": platform,
+            "regulator": regulator,
             "source": f"mlcommons/tiny_results_{_round(repo)} {rel.parent.parent} "
                       f"{{performance,energy}}/results.txt, energy/log.txt; {sys_path}",
         })
@@ -112,7 +153,10 @@ def to_toml(r: dict) -> str:
     lines += [f'latency_ms = {r["latency_ms"]:g}', f'energy_uj = {r["energy_uj"]:g}',
               f'energy_latency_ms = {r["energy_latency_ms"]:g}',
               f'power_mw = {r["power_mw"]:g}', f'voltage = "{r["voltage"]:g} V"',
-              f'platform = "{r["platform"]}"', f'source = "{r["source"]}"']
+              f'platform = "{r["platform"]}"']
+    if r["regulator"]:
+        lines.append(f'regulator = "{r["regulator"]}"')
+    lines.append(f'source = "{r["source"]}"')
     return "\n".join(lines)
 
 

@@ -214,10 +214,25 @@ def test_estimate_supply_voltage_and_platform(capsys):
                            "--platform", "zephyr", "--json")
     assert code == 0
     r = json.loads(out)
-    # 24.8 mA (LDO: same at 3.0 V) x 3.0 V x 1.164 (Zephyr) = 86.6016 mW
+    # 24.8 mA (LDO: same at 3.0 V) x 3.0 V x 1.163 (Zephyr) = 86.5272 mW
     assert r["volts"] == 3.0 and r["platform"] == "zephyr"
-    assert r["active_power_mw"] == pytest.approx(86.6016)
+    assert r["active_power_mw"] == pytest.approx(86.5272)
     code, _, err = run_cli(capsys, "estimate", KWS, "--target", "stm32l4r5",
                            "--platform", "freertos")
     assert code == 1 and err.count("\n") == 1
     assert "no power figure for platform 'freertos'" in err
+
+
+def test_estimate_regulator(capsys):
+    # STM32L4R5xxP from its external SMPS: 33.2 mW at 120 MHz (the target file's figure)
+    code, out, _ = run_cli(capsys, "estimate", KWS, "--target", "stm32l4r5", "--regulator",
+                           "smps", "--json")
+    r = json.loads(out)
+    assert code == 0 and r["regulator"] == "smps"
+    assert r["active_power_mw"] == pytest.approx(33.2)
+    code, _, err = run_cli(capsys, "estimate", KWS, "--target", "stm32h7a3", "--regulator",
+                           "ldo")
+    assert_one_line_error(code, err, "no active-power figure for regulator 'ldo'")
+    code, _, err = run_cli(capsys, "estimate", KWS, "--target", "stm32l4r5", "--regulator",
+                           "buck")
+    assert code == 2 and "buck" in err

@@ -456,16 +456,21 @@ def _qemu_backend(name: str) -> str:
 @click.option("--platform", default=None, metavar="P",
               help="Software platform the model runs under: bare-metal (default, as the "
               "generated C), or one the target has a measured power factor for (e.g. zephyr).")
+@click.option("--regulator", type=click.Choice(["ldo", "smps"]), default=None,
+              help="Supply path, where the target has figures for both (default: the "
+              "target's; e.g. smps for an STM32L4R5xxP run from its external SMPS).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def estimate(model: str, target_name: str, mhz: float | None, rate: str | None,
              battery: str | None, sleep_mode: str | None, as_json: bool,
-             volts: float | None = None, platform: str | None = None) -> None:
+             volts: float | None = None, platform: str | None = None,
+             regulator: str | None = None) -> None:
     """Latency, energy per inference, average power and battery life of MODEL on T."""
     from picojoule.estimate import estimate as run_estimate
     from picojoule.estimate import format_estimate
 
     r = run_estimate(_load(model), _target(target_name), mhz=mhz, rate_hz=rate,
-                     battery=battery, sleep_mode=sleep_mode, volts=volts, platform=platform)
+                     battery=battery, sleep_mode=sleep_mode, volts=volts, platform=platform,
+                     regulator=regulator)
     if as_json:
         _dump_json(r)
     else:

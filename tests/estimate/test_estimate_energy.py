@@ -97,21 +97,30 @@ def test_peak_current_warning_on_a_coin_cell() -> None:
 
 def test_supply_voltage_and_platform() -> None:
     # L4R5 (LDO): 24.8 mA at 120 MHz whatever the supply; at 3.0 V 74.4 mW; under Zephyr
-    # x 1.164 = 86.6016 mW. Standby 130 nA at 3.0 V -> 0.39 uW; at 1.8 V 0.234 uW.
+    # x 1.163 = 86.5272 mW. Standby 130 nA at 3.0 V -> 0.39 uW; at 1.8 V 0.234 uW.
     base = estimate(fc_model(), "stm32l4r5", mhz=120, rate_hz=1)
     assert base["active_power_mw"] == pytest.approx(44.64) and base["volts"] == 1.8
     assert base["platform"] == "bare-metal" and "supply_voltage" not in base["sources"]
     assert base["sleep_power_uw"] == pytest.approx(0.234)
     r = estimate(fc_model(), "stm32l4r5", mhz=120, rate_hz=1, volts=3.0, platform="zephyr")
-    assert r["active_power_mw"] == pytest.approx(74.4 * 1.164)
-    assert r["peak_current_ma"] == pytest.approx(24.8 * 1.164)
+    assert r["active_power_mw"] == pytest.approx(74.4 * 1.163)
+    assert r["peak_current_ma"] == pytest.approx(24.8 * 1.163)
     assert r["sleep_power_uw"] == pytest.approx(0.39)
     assert r["latency_ms"] == base["latency_ms"]
     assert "LDO" in r["sources"]["supply_voltage"] and "zephyr" in r["sources"]["platform"]
-    # H7A3 (SMPS): the input power stays 138.7 mW at 3.3 V.
+    # H7A3 (SMPS): the input power stays 147.1 mW at 3.3 V.
     h = estimate(fc_model(), "stm32h7a3", volts=3.3)
-    assert h["active_power_mw"] == pytest.approx(138.7)
+    assert h["active_power_mw"] == pytest.approx(147.1)
     assert "SMPS" in h["sources"]["supply_voltage"]
+    # L4R5xxP from its external SMPS: 33.2 mW at 120 MHz whatever the supply; 60 MHz: 16.6
+    p = estimate(fc_model(), "stm32l4r5", mhz=60, volts=3.3, regulator="smps")
+    assert p["active_power_mw"] == pytest.approx(16.6) and p["regulator"] == "smps"
+    assert "SMPS" in p["sources"]["supply_voltage"] and "L4R5xxP" in p["sources"]["regulator"]
+    assert base["regulator"] == "ldo"
+    with pytest.raises(TargetError, match="no active-power figure for regulator 'ldo'"):
+        estimate(fc_model(), "stm32h7a3", regulator="ldo")
+    with pytest.raises(TargetError, match="unknown regulator 'buck'"):
+        estimate(fc_model(), "stm32l4r5", regulator="buck")
     with pytest.raises(TargetError, match="no power figure for platform 'freertos'"):
         estimate(fc_model(), "stm32l4r5", platform="freertos")
     with pytest.raises(TargetError, match="supply voltage must be 0.5-6 V"):

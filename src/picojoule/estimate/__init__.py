@@ -30,7 +30,7 @@ from picojoule.estimate.energy import (
 from picojoule.estimate.latency import LatencyModel, load_latency, node_costs
 from picojoule.ir import Model
 from picojoule.ops.registry import node_macs
-from picojoule.targets import Target, TargetError, load_target
+from picojoule.targets import REGULATORS, Target, TargetError, load_target
 
 __all__ = ["estimate", "sweep", "BATTERIES", "Battery", "parse_battery", "parse_rate",
            "op_count", "METHOD_FITTED", "METHOD_FALLBACK", "PJ_PER_OP"]
@@ -78,7 +78,7 @@ def _model_name(model: Model) -> str:
 def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float | None = None,
              rate_hz: float | str | None = None, battery: str | Battery | None = None,
              sleep_mode: str | None = None, volts: float | None = None,
-             platform: str | None = None) -> dict[str, Any]:
+             platform: str | None = None, regulator: str | None = None) -> dict[str, Any]:
     """Latency, energy, average power and battery life of one inference (see module doc).
 
     ``mhz``: core clock (default: the target's maximum); ``rate_hz``: inferences per second
@@ -87,13 +87,21 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
     the file's default mode); ``volts``: supply voltage (default: the voltage of the
     target's power figure); ``platform``: the software platform the model runs under
     (default ``bare-metal``, as picojoule's generated C does; e.g. ``zephyr`` where the
-    target has a measured factor for it).
+    target has a measured factor for it); ``regulator``: the supply path, ``ldo`` or
+    ``smps``, where the target has figures for both (default: the target's; e.g. ``smps``
+    for an STM32L4R5xxP part run from its external SMPS).
     """
     m = _load_model(model)
     t = _target(target)
     mhz = t.core.max_mhz if mhz is None else t.check_mhz(float(mhz))
     pf = t.platform_factor(platform)  # unknown platform: a clear error before any work
     volts = None if volts is None else t.check_volts(float(volts))
+    if regulator is not None:
+        if regulator not in REGULATORS:
+            raise TargetError(f"unknown regulator {regulator!r} (one of: "
+                              f"{', '.join(REGULATORS)})")
+        if t.power.active:
+            t.active_point(mhz, regulator)  # no figure for that path: a clear error now
     rate = parse_rate(rate_hz)
     bat = parse_battery(battery)
     sources: dict[str, str] = {}
@@ -158,14 +166,17 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
 
     # ---- power
     try:
-        active_mw = t.active_power_mw(mhz, volts, pf.name)
-        point = t.active_point(mhz)
+        active_mw = t.active_power_mw(mhz, volts, pf.name, regulator)
+        point = t.active_point(mhz, regulator)
+        path = t.point_regulator(point)
         sources["active_power"] = (f"{point.figure} at {point.voltage_v or '?'} V "
                                    f"(figure for <= {point.mhz:g} MHz, scaled linearly to "
                                    f"{mhz:g} MHz): {point.source}")
+        if regulator is not None:
+            sources["regulator"] = (f"{path}: {point.conditions or point.source}")
         if volts is not None and point.voltage_v and volts != point.voltage_v:
-            rule = ("SMPS: input power kept" if t.power.regulator == "smps" else
-                    "LDO: current kept, power x V ratio" if t.power.regulator == "ldo" else
+            rule = ("SMPS: input power kept" if path == "smps" else
+                    "LDO: current kept, power x V ratio" if path == "ldo" else
                     "regulator unknown: treated as LDO, current kept, power x V ratio")
             sources["supply_voltage"] = (f"{volts:g} V instead of the figure's "
                                          f"{point.voltage_v:g} V ({rule}): "
@@ -177,6 +188,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
     except TargetError as exc:
         active_mw = None
         volts = None
+        path = regulator or t.power.regulator
         energy_method = METHOD_FALLBACK
         sources["pj_per_op"] = PJ_PER_OP_SOURCE
         warnings.append(f"no published active power ({exc}); energy is op count x "
@@ -185,7 +197,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         active_mw = ops_total * PJ_PER_OP * 1e-9 / latency_s  # mJ / s = mW
     try:
         sm = t.sleep_mode(sleep_mode)
-        sleep_mw = sm.power_mw * t.voltage_scale(sm.voltage_v, volts)
+        sleep_mw = sm.power_mw * t.voltage_scale(sm.voltage_v, volts, path)
         sources["sleep_power"] = f"{sm.name}: {sm.figure} ({sm.retention}): {sm.source}"
         if rate is not None and sm.retention.lower().startswith("none"):
             warnings.append(f"sleep mode {sm.name!r} keeps no SRAM: the model's state and "
@@ -216,6 +228,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         "mhz": mhz,
         "volts": volts,
         "platform": pf.name,
+        "regulator": path or None,
         "method": method,
         "method_detail": {"latency": latency_method, "energy": energy_method},
         "macs": macs_total,
@@ -267,6 +280,7 @@ def format_estimate(r: dict[str, Any], top: int = 10) -> str:
     """Human-readable report of an :func:`estimate` result (for ``picojoule estimate``)."""
     lines = [f"{r['model']} on {r['target']} ({r['core']} at {r['mhz']:g} MHz"
              + (f", {r['volts']:g} V" if r.get("volts") else "")
+             + (f" {r['regulator'].upper()}" if r.get("volts") and r.get("regulator") else "")
              + (f", {r['platform']}" if r.get("platform") not in (None, "bare-metal") else "")
              + ")",
              f"  method:        {r['method']}",

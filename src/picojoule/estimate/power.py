@@ -10,7 +10,9 @@ software platform. The model is
 with ``I_ref`` (or ``P_ref``) the median over the reference-platform (``bare-metal``)
 systems of each system's median, and ``f_platform`` the median over a platform's systems
 divided by that reference. Medians per system first, so a system with four benchmarks
-counts once and one odd benchmark does not move the fit.
+counts once and one odd benchmark does not move the fit. A chip run from either supply path
+(the STM32L4R5 from its LDO, the STM32L4R5xxP from an external SMPS) is fitted once per path,
+each run on the path its description names (else the target's default).
 
 :func:`fit` gives the figures the target file carries (``scripts/fit_power.py`` prints
 them); :func:`leave_one_system_out` refits without each system in turn and predicts that
@@ -23,10 +25,10 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable
 
-from picojoule.targets import REFERENCE_PLATFORM, PublishedRun, Target
+from picojoule.targets import REFERENCE_PLATFORM, PublishedRun, Target, TargetError
 
-__all__ = ["PowerFit", "Prediction", "usable_runs", "fit", "predict_mw",
-           "leave_one_system_out"]
+__all__ = ["PowerFit", "Prediction", "usable_runs", "run_regulator", "fit", "fits",
+           "predict_mw", "leave_one_system_out"]
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,18 @@ class Prediction:
     power_mw: float  # modelled power for the run's voltage and platform
     energy_uj: float  # modelled power x published latency
     ratio: float  # modelled / published energy
-    fit: PowerFit
+    fit: PowerFit | None  # the refit that predicted it; None: the target's own figure
+    basis: str = "refit without this system"
 
 
 def usable_runs(runs: Iterable[PublishedRun]) -> list[PublishedRun]:
     """Runs with everything the fit needs: measured power, voltage, latency and energy."""
     return [r for r in runs if r.power_mw and r.voltage_v and r.latency_ms and r.energy_uj]
+
+
+def run_regulator(run: PublishedRun, target: Target) -> str:
+    """The supply path of a run: its own, else the target's default ("ldo" if unknown)."""
+    return run.regulator or target.power.regulator or "ldo"
 
 
 def _level(run: PublishedRun, regulator: str) -> float:
@@ -78,23 +86,74 @@ def fit(runs: Iterable[PublishedRun], regulator: str) -> PowerFit:
     return PowerFit(regulator, reference, factors, systems)
 
 
+def fits(target: Target) -> dict[str, PowerFit]:
+    """One fit per supply path the target's usable runs were measured on, default first.
+
+    A path whose runs include no reference-platform system is left out.
+    """
+    groups: dict[str, list[PublishedRun]] = {}
+    for r in usable_runs(target.published):
+        groups.setdefault(run_regulator(r, target), []).append(r)
+    order = sorted(groups, key=lambda g: g != (target.power.regulator or "ldo"))
+    out = {}
+    for g in order:
+        try:
+            out[g] = fit(groups[g], g)
+        except ValueError:
+            continue
+    return out
+
+
 def predict_mw(f: PowerFit, voltage_v: float, platform: str | None) -> float:
     """Modelled active power of a run at ``voltage_v`` on ``platform``."""
     factor = f.factors[platform or REFERENCE_PLATFORM]
     return f.reference * (voltage_v if f.regulator == "ldo" else 1.0) * factor
 
 
+def _independent_predictions(target: Target, runs: list[PublishedRun],
+                             regulator: str) -> list[Prediction] | None:
+    """``runs`` predicted by the target's own figure when that figure is not fitted to runs."""
+    try:
+        point = target.active_point(runs[0].mhz, regulator)
+    except TargetError:
+        return None
+    if point.source.startswith("fitted:"):
+        return None
+    out = []
+    for r in runs:
+        try:
+            p = target.active_power_mw(r.mhz, r.voltage_v, r.platform, regulator)
+        except TargetError:
+            continue
+        e = p * r.latency_ms
+        out.append(Prediction(r, p, e, e / r.energy_uj, None, "the target's figure "
+                              "(not fitted to runs)"))
+    return out
+
+
 def leave_one_system_out(target: Target) -> list[Prediction]:
     """Predict each system's runs from a fit to the target's other systems.
 
-    A run whose platform no other system shares cannot be predicted and is left out.
+    Only systems on the same supply path (:func:`run_regulator`) are used. When the target's
+    figure for that path is not fitted to runs (a datasheet figure: its source does not
+    start with ``fitted:``), it never saw any run and predicts them as it is. A run whose
+    platform or supply path no other system shares cannot be predicted and is left out.
     """
     runs = usable_runs(target.published)
     out = []
     for system in dict.fromkeys(r.system for r in runs):
-        train = [r for r in runs if r.system != system]
+        path = {run_regulator(r, target) for r in runs if r.system == system}
+        if len(path) != 1:
+            continue
+        (regulator,) = path
+        independent = _independent_predictions(target, [r for r in runs if r.system == system],
+                                                regulator)
+        if independent is not None:
+            out += independent
+            continue
+        train = [r for r in runs if r.system != system and run_regulator(r, target) == regulator]
         try:
-            f = fit(train, target.power.regulator)
+            f = fit(train, regulator)
         except ValueError:
             continue
         for r in runs:

@@ -141,6 +141,10 @@ class ActivePoint:
     figure: str  # as written in the file, e.g. "16 uA/MHz"
     conditions: str
     source: str
+    # The supply path the figure was measured on ("ldo" or "smps"); "" means the target's
+    # default (``Power.regulator``). A chip sold with and without a switching regulator
+    # (STM32L4R5 and STM32L4R5xxP) carries one point per path.
+    regulator: str = ""
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,7 @@ class PublishedRun:
     voltage_v: float | None = None  # supply the energy monitor gave the board
     platform: str | None = None  # "bare-metal", "mbed-os", "zephyr", ...
     energy_latency_ms: float | None = None  # latency during the energy run itself
+    regulator: str | None = None  # supply path the run used; None: the target's default
 
 
 @dataclass(frozen=True)
@@ -278,20 +283,21 @@ class Target:
         return float(mhz)
 
     def active_power_mw(self, mhz: float | None = None, volts: float | None = None,
-                        platform: str | None = None) -> float:
+                        platform: str | None = None, regulator: str | None = None) -> float:
         """Active power at ``mhz`` (default: max clock), from the published figures.
 
         Uses the figure of the lowest frequency point at or above ``mhz`` (its voltage
         range / regulator setting) and scales it linearly with frequency, which is how
         µA/MHz figures are meant to be used. ``volts`` (default: the figure's own voltage)
         scales it by the regulator rule (:meth:`voltage_scale`); ``platform`` (default
-        ``bare-metal``) multiplies it by that platform's factor. Raises TargetError when the
-        chip has no published active power (callers may then fall back to an
-        energy-per-op model).
+        ``bare-metal``) multiplies it by that platform's factor; ``regulator`` (default: the
+        target's) picks the figures of that supply path. Raises TargetError when the chip has
+        no published active power (callers may then fall back to an energy-per-op model).
         """
-        chosen = self.active_point(mhz)
+        chosen = self.active_point(mhz, regulator)
         mhz = self.core.max_mhz if mhz is None else float(mhz)
-        return (chosen.mw_per_mhz * mhz * self.voltage_scale(chosen.voltage_v, volts)
+        return (chosen.mw_per_mhz * mhz
+                * self.voltage_scale(chosen.voltage_v, volts, self.point_regulator(chosen))
                 * self.platform_factor(platform).factor)
 
     def check_volts(self, volts: float) -> float:
@@ -301,12 +307,26 @@ class Target:
                               f"got {volts:g} V")
         return float(volts)
 
-    def voltage_scale(self, figure_v: float | None, volts: float | None) -> float:
-        """Power at ``volts`` over power at ``figure_v``: V ratio for an LDO, 1 for an SMPS."""
+    def voltage_scale(self, figure_v: float | None, volts: float | None,
+                      regulator: str | None = None) -> float:
+        """Power at ``volts`` over power at ``figure_v``: V ratio for an LDO, 1 for an SMPS.
+
+        ``regulator`` defaults to the target's; an unknown one is treated as an LDO.
+        """
         if volts is None or figure_v is None:
             return 1.0
         volts = self.check_volts(volts)
-        return 1.0 if self.power.regulator == "smps" else volts / figure_v
+        return 1.0 if (regulator or self.power.regulator) == "smps" else volts / figure_v
+
+    def point_regulator(self, point: ActivePoint) -> str:
+        """The supply path an active-power figure was measured on ("" when unknown)."""
+        return point.regulator or self.power.regulator
+
+    def regulators(self) -> tuple[str, ...]:
+        """Supply paths the active-power figures cover, the default first."""
+        found = dict.fromkeys([self.power.regulator] if self.power.active else [])
+        found.update(dict.fromkeys(self.point_regulator(p) for p in self.power.active))
+        return tuple(found)
 
     def platform_factor(self, platform: str | None = None) -> PlatformFactor:
         """The named platform's power factor (``bare-metal``, the reference, is 1)."""
@@ -319,14 +339,28 @@ class Target:
         raise TargetError(f"target {self.name} has no power figure for platform "
                           f"{platform!r} (platforms: {known})")
 
-    def active_point(self, mhz: float | None = None) -> ActivePoint:
-        """The published figure ``active_power_mw`` uses at ``mhz`` (for its source)."""
+    def active_point(self, mhz: float | None = None,
+                     regulator: str | None = None) -> ActivePoint:
+        """The published figure ``active_power_mw`` uses at ``mhz`` (for its source).
+
+        ``regulator`` (default: the target's) restricts the choice to figures measured on
+        that supply path.
+        """
         mhz = self.core.max_mhz if mhz is None else self.check_mhz(mhz)
         if not self.power.active:
             raise TargetError(
                 f"target {self.name} has no published active power: {self.power.active_missing}"
             )
-        points = sorted(self.power.active, key=lambda p: p.mhz)
+        want = regulator or self.power.regulator
+        points = sorted((p for p in self.power.active if self.point_regulator(p) == want),
+                        key=lambda p: p.mhz)
+        if not points:
+            if regulator is None:
+                points = sorted(self.power.active, key=lambda p: p.mhz)
+            else:
+                known = ", ".join(r or "unknown" for r in self.regulators())
+                raise TargetError(f"target {self.name} has no active-power figure for "
+                                  f"regulator {regulator!r} (regulators: {known})")
         return next((p for p in points if p.mhz >= mhz - 1e-9), points[-1])
 
     def sleep_mode(self, mode: str | None = None) -> SleepMode:
@@ -653,6 +687,7 @@ def _parse_power(raw: dict[str, Any], where: str) -> Power:
                 f"power (got {', '.join(given) or 'none'})"
             )
         key = given[0]
+        point_regulator = a.string("regulator", "", REGULATORS) if a.has("regulator") else ""
         voltage = a.quantity("voltage", "voltage") if a.has("voltage") else None
         if key != "power" and voltage is None:
             raise TargetFileError(
@@ -673,6 +708,7 @@ def _parse_power(raw: dict[str, Any], where: str) -> Power:
                 figure=str(a.data[key]),
                 conditions=a.string("conditions", ""),
                 source=source,
+                regulator=point_regulator,
             )
         )
     sleep = []
@@ -768,6 +804,8 @@ def _parse_published(raw: dict[str, Any], where: str) -> tuple[PublishedRun, ...
                 platform=t.string("platform") if t.has("platform") else None,
                 energy_latency_ms=(t.number("energy_latency_ms")
                                    if t.has("energy_latency_ms") else None),
+                regulator=(t.string("regulator", "", REGULATORS)
+                           if t.has("regulator") else None),
             )
         )
     return tuple(runs)

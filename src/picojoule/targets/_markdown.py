@@ -88,8 +88,9 @@ def _target_section(t: Target) -> list[str]:
     ]
     for p in sorted(t.power.active, key=lambda p: p.mhz):
         volts = f", {p.voltage_v:g} V" if p.voltage_v else ""
+        path = f" ({p.regulator})" if p.regulator else ""
         lines.append(
-            f"| active | {_cell(p.figure)} | {p.mhz:g} MHz{volts} "
+            f"| active{path} | {_cell(p.figure)} | {p.mhz:g} MHz{volts} "
             f"| {p.mw_per_mhz * 1e3:.4g} µW/MHz "
             f"| {_cell(p.conditions + ' — ' + p.source if p.conditions else p.source)} |"
         )
@@ -136,6 +137,7 @@ def _target_section(t: Target) -> list[str]:
             ]
             at = ", ".join(b for b in (f"{r.mhz:g} MHz" if r.mhz else "",
                                        f"{r.voltage_v:g} V" if r.voltage_v else "",
+                                       r.regulator.upper() if r.regulator else "",
                                        r.platform or "") if b)
             lines.append(
                 f"- {r.system}, {r.model}: {' / '.join(b for b in bits if b)}"
@@ -235,6 +237,7 @@ mhz = 160
 current_per_mhz = "19.5 uA/MHz"  # or current = "3.3 mA", or power = "40 mW"
 voltage = "3.3 V"
 conditions = "SMPS, CoreMark from flash"
+regulator = "smps"               # optional: the supply path of this figure (default: above)
 source = "..."
 [[power.sleep]]
 name = "stop2"
@@ -254,7 +257,7 @@ source = "..."
 
 [[power.platform]]               # optional: power of a software platform vs bare metal
 name = "zephyr"
-factor = 1.164
+factor = 1.163
 source = "..."
 
 [[published]]                    # optional measurements (scripts/mlperf_tiny_runs.py)
@@ -267,6 +270,7 @@ energy_latency_ms = 43.15        # optional: the energy run's own latency
 power_mw = 42.19                 # optional: measured power (fitted by scripts/fit_power.py)
 voltage = "1.8 V"                # optional: the supply during the energy run
 platform = "bare-metal"          # optional: bare-metal, mbed-os, zephyr, ...
+regulator = "smps"               # optional: the supply path the run used
 source = "..."
 ```
 """
