@@ -46,3 +46,20 @@ def test_pareto_by_hand() -> None:
 def test_sweep_on_local_ray() -> None:
     rows = sweep(PAIR, TARGETS, jobs=1, ray_address="local", progress=False)
     assert len(rows) == 8 and all(r["latency_ms"] > 0 for r in rows)
+
+
+def test_fallback_rows_are_not_ranked_against_fitted_ones() -> None:
+    fitted, rough = "fitted kernel model", "fallback: op count x pJ/op"
+    rows = [{"model": "m", "inferences_per_s": 10, "avg_power_uw": 100, "method": fitted},
+            {"model": "m", "inferences_per_s": 50, "avg_power_uw": 1, "method": rough},
+            {"model": "n", "inferences_per_s": 5, "avg_power_uw": 9, "method": rough},
+            {"model": "n", "inferences_per_s": 4, "avg_power_uw": 10, "method": rough}]
+    pareto(rows)
+    # m: the fallback row would dominate, but only the fitted one is ranked; n: all
+    # fallback, ranked among themselves (the second is dominated).
+    assert [r["pareto"] for r in rows] == [True, False, True, False]
+    assert [r["ranked"] for r in rows] == [True, False, True, True]
+    for r in rows:
+        r.update(target="t", mhz=1, latency_ms=1.0, energy_uj=1.0)
+    table = format_table(rows).splitlines()
+    assert table[3].startswith("?") and "not ranked" in table[-1]

@@ -85,16 +85,31 @@ def accuracy(model: Model | str | Path, dataset: str | Path | Callable[[Model], 
     return hits / max(len(y), 1)
 
 
+def _rough(r: dict[str, Any]) -> bool:
+    """A row whose figures come from the op-count fallback, not a fitted/published model."""
+    return str(r.get("method", "")).startswith("fallback")
+
+
 def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mark rows no other row beats on every objective (``row["pareto"] = True``). With
     accuracies the front is over all rows (models doing the same task); without, per model
-    (different models may do different tasks: only speed and power compare)."""
+    (different models may do different tasks: only speed and power compare).
+
+    Rows on the op-count fallback (no fitted latency model or no published active power:
+    5 pJ per op is an accelerator-class figure, tens of times below what a microcontroller
+    draws) are not ranked against rows with fitted figures: they get ``pareto = False`` and
+    ``ranked = False``. When every row of a group is a fallback, they are ranked among
+    themselves."""
     use_acc = any(r.get("accuracy") is not None for r in rows)
-    if not use_acc:
-        for name in {r["model"] for r in rows}:
-            _front([r for r in rows if r["model"] == name], False)
-        return rows
-    return _front(rows, True)
+    groups = ([[r for r in rows if r["model"] == name] for name in {r["model"] for r in rows}]
+              if not use_acc else [rows])
+    for group in groups:
+        fitted = [r for r in group if not _rough(r)]
+        for r in group:
+            r["ranked"] = bool(not fitted or not _rough(r))
+            r["pareto"] = False
+        _front([r for r in group if r["ranked"]], use_acc)
+    return rows
 
 
 def _front(rows: list[dict[str, Any]], use_acc: bool) -> list[dict[str, Any]]:
@@ -207,14 +222,15 @@ def _run_ray(specs: list[tuple], address: str, jobs: int, progress: bool
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table (Pareto rows marked with *)."""
+    """A plain-text table (Pareto rows marked with *, unranked fallback rows with ?)."""
     acc = any(r.get("accuracy") is not None for r in rows)
     head = ["", "model", "target", "MHz", "ms", "inf/s", "uJ/inf", "avg mW", "days",
             *(["acc"] if acc else []), "method"]
     lines = []
     for r in rows:
         days = r.get("battery_life_days")
-        lines.append(["*" if r.get("pareto") else "", r["model"], r["target"], f"{r['mhz']:g}",
+        mark = "*" if r.get("pareto") else "?" if r.get("ranked") is False else ""
+        lines.append([mark, r["model"], r["target"], f"{r['mhz']:g}",
                       f"{r['latency_ms']:.2f}", f"{r['inferences_per_s']:.2f}",
                       f"{r['energy_uj']:.1f}", f"{r['avg_power_uw'] / 1e3:.3f}",
                       "-" if days is None else f"{days:.1f}",
@@ -224,7 +240,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     fmt = lambda row: "  ".join(str(x).rjust(w) if i > 2 else str(x).ljust(w)  # noqa: E731
                                 for i, (x, w) in enumerate(zip(row, widths)))
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
+    out = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines]
+    if any(r.get("ranked") is False for r in rows):
+        out.append("? fallback figures (op count x 5 pJ/op: no published active power or no "
+                   "fitted latency model for the target): not ranked against fitted ones")
+    return "\n".join(out)
 
 
 def pareto_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
@@ -248,9 +268,16 @@ def pareto_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
     else:
         models = sorted({r["model"] for r in rows})
         for i, m in enumerate(models):
-            sel = [k for k, r in enumerate(rows) if r["model"] == m]
-            ax.scatter(power[sel], ips[sel], s=40, label=m, zorder=2,
-                       marker="os^Dv<>p*h"[i % 10])
+            sel = [k for k, r in enumerate(rows) if r["model"] == m and not _rough(r)]
+            rough = [k for k, r in enumerate(rows) if r["model"] == m and _rough(r)]
+            mk, colour = "os^Dv<>p*h"[i % 10], f"C{i % 10}"
+            if sel:
+                ax.scatter(power[sel], ips[sel], s=40, label=m, zorder=2, marker=mk,
+                           color=colour)
+            if rough:
+                ax.scatter(power[rough], ips[rough], s=40, zorder=2, marker=mk,
+                           facecolors="none", edgecolors=colour,
+                           label=f"{m} (fallback 5 pJ/op, not ranked)")
         ax.legend(fontsize=8, loc="best")
     front = [k for k, r in enumerate(rows) if r.get("pareto")]
     ax.scatter(power[front], ips[front], s=120, facecolors="none", edgecolors="red",
