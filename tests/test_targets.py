@@ -337,3 +337,36 @@ def test_docs_targets_md_is_up_to_date():
     text = targets_markdown()
     assert "| `stm32l4r5` |" in text and "44.6 mW @ 120 MHz" in text
     assert doc.read_text() == text, "regenerate docs/targets.md from targets_markdown()"
+
+
+# -- run-mode figures added from datasheet tables -----------------------------------------
+def test_stm32f746_active_power_from_ds10916_table26():
+    # DS10916 Rev 5 Table 26 (flash, ART/L1 cache ON, all peripherals disabled), VDD 3.3 V:
+    # 108 mA at 216 MHz -> 108 x 3.3 = 356.4 mW; 89 mA at 180 MHz -> 293.7 mW
+    t = load_target("stm32f746")
+    assert t.active_power_mw(216) == pytest.approx(356.4)
+    assert t.active_power_mw(180) == pytest.approx(293.7)
+
+
+def test_stm32h743_active_power_from_ds12110_table130():
+    # DS12110 Rev 10 Table 130 (rev V, flash, cache ON, LDO, all peripherals disabled), VDD 3.3 V:
+    # 110 mA at 480 MHz (VOS0) -> 110 x 3.3 = 363.0 mW; 80 mA at 400 MHz (VOS1) -> 264.0 mW
+    t = load_target("stm32h743")
+    assert t.active_power_mw(480) == pytest.approx(363.0)
+    assert t.active_power_mw(400) == pytest.approx(264.0)
+    assert t.power.regulator == "ldo"
+
+
+def test_esp32s3_active_power_from_modem_sleep_table():
+    # ESP32-S3 Series Datasheet Table 5-9: 240 MHz, one core running 32-bit data access,
+    # peripheral clocks disabled: 51.2 mA at 3.3 V -> 51.2 x 3.3 = 168.96 mW
+    assert load_target("esp32s3").active_power_mw(240) == pytest.approx(168.96)
+
+
+def test_rp2040_active_power_from_popcorn_dvdd_current():
+    # RP2040 Datasheet power-consumption table: Popcorn at 48 MHz, typical DVDD 10.9 mA,
+    # drawn from VREG_VIN at 3.3 V -> 10.9 x 3.3 = 35.97 mW; linear to 125 MHz:
+    # 35.97 x 125 / 48 = 93.671875 mW
+    t = load_target("rp2040")
+    assert t.active_power_mw(48) == pytest.approx(35.97)
+    assert t.active_power_mw(125) == pytest.approx(93.671875)
