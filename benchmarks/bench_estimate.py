@@ -123,7 +123,7 @@ def bar_power() -> tuple[int, int, int, int]:
             print(f"{name:9} {r.system[12:70]:58} {r.model[:6]:6} {r.voltage_v:>4.2g} "
                   f"{path:6} {r.platform or '':10} {r.latency_ms:>7.2f} {r.energy_uj:>7.0f} "
                   f"{model_uj} {held:>6} {file_ratio:>6.3f}{flag}")
-        mine = [p for p in preds.values()]
+        mine = list(preds.values())
         if mine:
             lo = min(p.ratio for p in mine)
             hi = max(p.ratio for p in mine)

@@ -58,7 +58,7 @@ def main() -> int:
                         print(f'[[power.platform]]\nname = "{p}"\nfactor = {factor:.3f}')
             active = [a for a in t.power.active if abs(a.mhz - clock) < 1e-9
                       and t.point_regulator(a) == regulator]
-            if active and not active[0].source.startswith("fitted:"):
+            if active and not active[0].fitted:
                 a = active[0]
                 print(f"# file: {_fmt(a.mw_per_mhz * a.mhz)} mW at {a.voltage_v:g} V, a published "
                       "figure (not fitted): the runs check it, held out")

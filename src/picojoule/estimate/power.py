@@ -117,7 +117,7 @@ def _independent_predictions(target: Target, runs: list[PublishedRun],
         point = target.active_point(runs[0].mhz, regulator)
     except TargetError:
         return None
-    if point.source.startswith("fitted:"):
+    if point.fitted:
         return None
     out = []
     for r in runs:
@@ -142,12 +142,12 @@ def leave_one_system_out(target: Target) -> list[Prediction]:
     runs = usable_runs(target.published)
     out = []
     for system in dict.fromkeys(r.system for r in runs):
-        path = {run_regulator(r, target) for r in runs if r.system == system}
+        mine = [r for r in runs if r.system == system]
+        path = {run_regulator(r, target) for r in mine}
         if len(path) != 1:
             continue
         (regulator,) = path
-        independent = _independent_predictions(target, [r for r in runs if r.system == system],
-                                                regulator)
+        independent = _independent_predictions(target, mine, regulator)
         if independent is not None:
             out += independent
             continue
@@ -156,8 +156,8 @@ def leave_one_system_out(target: Target) -> list[Prediction]:
             f = fit(train, regulator)
         except ValueError:
             continue
-        for r in runs:
-            if r.system != system or (r.platform or REFERENCE_PLATFORM) not in f.factors:
+        for r in mine:
+            if (r.platform or REFERENCE_PLATFORM) not in f.factors:
                 continue
             p = predict_mw(f, r.voltage_v, r.platform)
             e = p * r.latency_ms  # mW x ms = uJ

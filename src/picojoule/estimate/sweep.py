@@ -236,7 +236,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                       "-" if days is None else f"{days:.1f}",
                       *([f"{r['accuracy']:.3f}" if r.get("accuracy") is not None else "-"]
                         if acc else []),
-                      "fitted" if r["method"].startswith("fitted") else "fallback"])
+                      "fallback" if _rough(r) else "fitted"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     fmt = lambda row: "  ".join(str(x).rjust(w) if i > 2 else str(x).ljust(w)  # noqa: E731
                                 for i, (x, w) in enumerate(zip(row, widths)))

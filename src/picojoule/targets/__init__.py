@@ -146,6 +146,12 @@ class ActivePoint:
     # (STM32L4R5 and STM32L4R5xxP) carries one point per path.
     regulator: str = ""
 
+    @property
+    def fitted(self) -> bool:
+        """Fitted to the target's own [[published]] runs (``scripts/fit_power.py``), not a
+        datasheet figure: its source starts with ``fitted:``."""
+        return self.source.startswith("fitted:")
+
 
 @dataclass(frozen=True)
 class SleepMode:
