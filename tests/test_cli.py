@@ -207,6 +207,11 @@ def test_sweep_table_and_plot(capsys, tmp_path):
     assert code == 0 and len(rows) == 2 and png.read_bytes()[:4] == b"\x89PNG"
     code, _, err = run_cli(capsys, "sweep", KWS, "--targets", "nosuchchip")
     assert_one_line_error(code, err, "nosuchchip")
+    code, _, err = run_cli(capsys, "sweep", KWS, "--targets", "stm32l4r5,stm32h743",
+                           "--regulator", "smps")
+    assert_one_line_error(code, err, "stm32h743")
+    code, _, err = run_cli(capsys, "sweep", KWS, "--targets", "stm32l4r5", "--volts", "9")
+    assert_one_line_error(code, err, "9 V")
 
 
 def test_estimate_supply_voltage_and_platform(capsys):

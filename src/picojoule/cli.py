@@ -440,6 +440,27 @@ def _qemu_backend(name: str) -> str:
 
 
 # -- estimate / sweep -----------------------------------------------------------------------
+def _supply_options(which: str):
+    """--volts, --platform and --regulator, as ``estimate`` and ``sweep`` take them."""
+    def add(f):
+        for opt in reversed([
+            click.option("--volts", type=float, default=None, metavar="V",
+                         help=f"Supply voltage of {which} (default: the voltage of its "
+                         "power figure)."),
+            click.option("--platform", default=None, metavar="P",
+                         help="Software platform the model runs under: bare-metal (default, "
+                         "as the generated C), or one with a measured power factor for "
+                         f"{which} (e.g. zephyr)."),
+            click.option("--regulator", type=click.Choice(["ldo", "smps"]), default=None,
+                         help=f"Supply path of {which}, where it has figures for both "
+                         "(default: its own; e.g. smps for an STM32L4R5xxP run from its "
+                         "external SMPS)."),
+        ]):
+            f = opt(f)
+        return f
+    return add
+
+
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--target", "-t", "target_name", required=True, metavar="T",
@@ -451,14 +472,7 @@ def _qemu_backend(name: str) -> str:
               help="CR2032, AA, or an energy such as 500J, 2.4kJ, 1Wh.")
 @click.option("--sleep-mode", default=None, help="Sleep mode between inferences (default: "
               "the target's default retention mode).")
-@click.option("--volts", type=float, default=None, metavar="V",
-              help="Supply voltage (default: the voltage of the target's power figure).")
-@click.option("--platform", default=None, metavar="P",
-              help="Software platform the model runs under: bare-metal (default, as the "
-              "generated C), or one the target has a measured power factor for (e.g. zephyr).")
-@click.option("--regulator", type=click.Choice(["ldo", "smps"]), default=None,
-              help="Supply path, where the target has figures for both (default: the "
-              "target's; e.g. smps for an STM32L4R5xxP run from its external SMPS).")
+@_supply_options("the target")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def estimate(model: str, target_name: str, mhz: float | None, rate: str | None,
              battery: str | None, sleep_mode: str | None, as_json: bool,
@@ -491,10 +505,12 @@ def estimate(model: str, target_name: str, mhz: float | None, rate: str | None,
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Run the jobs on a Ray cluster (an address, or 'auto').")
 @click.option("--plot", default=None, metavar="PARETO.png", help="Write the Pareto plot.")
+@_supply_options("every target")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 def sweep(models: tuple[str, ...], targets: str, mhz: str | None, dataset: str | None,
           rate: str | None, battery: str | None, jobs: int, ray_address: str | None,
-          plot: str | None, as_json: bool) -> None:
+          plot: str | None, as_json: bool, volts: float | None = None,
+          platform: str | None = None, regulator: str | None = None) -> None:
     """Models x targets x clocks: accuracy, inferences/s, power, and the Pareto front."""
     from picojoule.estimate.sweep import format_table
     from picojoule.estimate.sweep import sweep as run_sweep
@@ -512,7 +528,8 @@ def sweep(models: tuple[str, ...], targets: str, mhz: str | None, dataset: str |
             raise PicojouleError(f"--mhz {mhz!r}: give numbers separated by commas, or 'points'")
     rows = run_sweep(list(models), names, mhzs, dataset=dataset, jobs=jobs,
                      ray_address=ray_address, rate_hz=rate, battery=battery,
-                     progress=not as_json, plot=plot)
+                     progress=not as_json, plot=plot, volts=volts, platform=platform,
+                     regulator=regulator)
     if as_json:
         _dump_json(rows)
     else:

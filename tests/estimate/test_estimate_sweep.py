@@ -63,3 +63,30 @@ def test_fallback_rows_are_not_ranked_against_fitted_ones() -> None:
         r.update(target="t", mhz=1, latency_ms=1.0, energy_uj=1.0)
     table = format_table(rows).splitlines()
     assert table[3].startswith("?") and "not ranked" in table[-1]
+
+
+def test_sweep_supply_options_reach_every_job() -> None:
+    # The STM32L4R5 file's figures: 24.8 mA from its LDO (any supply voltage: the current is
+    # kept), 33.2 mW from the external SMPS of the L4R5xxP part.
+    kws = PAIR[:1]
+    ldo = sweep(kws, ["stm32l4r5"], jobs=1, progress=False, volts=3.3)
+    smps = sweep(kws, ["stm32l4r5"], jobs=1, progress=False, regulator="smps")
+    assert ldo[0]["active_power_mw"] == pytest.approx(24.8 * 3.3)
+    assert (ldo[0]["volts"], ldo[0]["regulator"]) == (3.3, "ldo")
+    assert smps[0]["active_power_mw"] == pytest.approx(33.2)
+    assert smps[0]["regulator"] == "smps"
+    assert smps[0]["latency_ms"] == pytest.approx(ldo[0]["latency_ms"])
+    assert "3.3" in format_table(ldo) and "smps" in format_table(smps)
+
+
+def test_sweep_option_a_target_lacks_fails_before_any_job() -> None:
+    from picojoule.errors import InputError
+
+    # The model path does not exist: had a job started, the error would be about the file.
+    missing = MODELS / "no_such_model.tflite"
+    with pytest.raises(InputError, match=r"stm32h743 has no active-power figure for "
+                       r"regulator 'smps'"):
+        sweep([missing], ["stm32l4r5", "stm32h743"], jobs=1, progress=False, regulator="smps")
+    with pytest.raises(InputError, match=r"stm32h743 has no power figure for platform"):
+        sweep([missing], ["stm32l4r5", "stm32h743"], jobs=1, progress=False,
+              platform="zephyr")

@@ -32,7 +32,7 @@ from picojoule.ir import Model
 from picojoule.ops.registry import node_macs
 from picojoule.targets import REGULATORS, Target, TargetError, load_target
 
-__all__ = ["estimate", "sweep", "BATTERIES", "Battery", "parse_battery", "parse_rate",
+__all__ = ["estimate", "check_options", "sweep", "BATTERIES", "Battery", "parse_battery", "parse_rate",
            "op_count", "METHOD_FITTED", "METHOD_FALLBACK", "PJ_PER_OP"]
 
 METHOD_FITTED = "fitted kernel model"
@@ -75,6 +75,23 @@ def _model_name(model: Model) -> str:
     return Path(model.source).stem if model.source else "model"
 
 
+def check_options(t: Target, mhz: float | None = None, volts: float | None = None,
+                  platform: str | None = None, regulator: str | None = None):
+    """``(mhz, platform factor, volts)`` for an estimate on ``t``, or a :class:`TargetError`
+    naming the option the target cannot take (a clock above its maximum, a voltage out of
+    range, a platform or supply path it has no figure for), before any work is done."""
+    mhz = t.core.max_mhz if mhz is None else t.check_mhz(float(mhz))
+    pf = t.platform_factor(platform)
+    volts = None if volts is None else t.check_volts(float(volts))
+    if regulator is not None:
+        if regulator not in REGULATORS:
+            raise TargetError(f"unknown regulator {regulator!r} (one of: "
+                              f"{', '.join(REGULATORS)})")
+        if t.power.active:
+            t.active_point(mhz, regulator)  # no figure for that path
+    return mhz, pf, volts
+
+
 def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float | None = None,
              rate_hz: float | str | None = None, battery: str | Battery | None = None,
              sleep_mode: str | None = None, volts: float | None = None,
@@ -93,15 +110,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
     """
     m = _load_model(model)
     t = _target(target)
-    mhz = t.core.max_mhz if mhz is None else t.check_mhz(float(mhz))
-    pf = t.platform_factor(platform)  # unknown platform: a clear error before any work
-    volts = None if volts is None else t.check_volts(float(volts))
-    if regulator is not None:
-        if regulator not in REGULATORS:
-            raise TargetError(f"unknown regulator {regulator!r} (one of: "
-                              f"{', '.join(REGULATORS)})")
-        if t.power.active:
-            t.active_point(mhz, regulator)  # no figure for that path: a clear error now
+    mhz, pf, volts = check_options(t, mhz, volts, platform, regulator)
     rate = parse_rate(rate_hz)
     bat = parse_battery(battery)
     sources: dict[str, str] = {}

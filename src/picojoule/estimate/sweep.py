@@ -23,18 +23,21 @@ import numpy as np
 from picojoule.errors import InputError
 from picojoule.ir import Model
 
-ROW_KEYS = ("model", "target", "core", "mhz", "latency_ms", "inferences_per_s", "energy_uj",
+ROW_KEYS = ("model", "target", "core", "mhz", "volts", "regulator", "platform", "latency_ms",
+            "inferences_per_s", "energy_uj",
             "active_power_mw", "avg_power_uw", "battery_life_days", "accuracy", "method",
             "pareto")
 
 
-def _job(model: Any, target: str, mhz: float | None, rate_hz: Any, battery: Any
-         ) -> dict[str, Any]:
-    """One estimate, reduced to a table row (runs in a worker process or a Ray task)."""
+def _job(model: Any, target: str, mhz: float | None, rate_hz: Any, battery: Any,
+         options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One estimate, reduced to a table row (runs in a worker process or a Ray task).
+    ``options``: ``volts``, ``platform``, ``regulator`` for :func:`estimate`."""
     from picojoule.estimate import estimate
 
-    r = estimate(model, target, mhz=mhz, rate_hz=rate_hz, battery=battery)
+    r = estimate(model, target, mhz=mhz, rate_hz=rate_hz, battery=battery, **(options or {}))
     return {"model": r["model"], "target": r["target"], "core": r["core"], "mhz": r["mhz"],
+            "volts": r["volts"], "regulator": r["regulator"], "platform": r["platform"],
             "latency_ms": r["latency_ms"], "inferences_per_s": r["rate_hz"],
             "max_inferences_per_s": r["inferences_per_s_max"],
             "energy_uj": r["energy_uj"], "active_power_mw": r["active_power_mw"],
@@ -129,17 +132,35 @@ def _front(rows: list[dict[str, Any]], use_acc: bool) -> list[dict[str, Any]]:
 def sweep(models: Iterable[Model | str | Path], targets: Iterable[str],
           mhzs: Sequence[float] | str | None = None, dataset: Any = None, jobs: int = 2,
           ray_address: str | None = None, rate_hz: Any = None, battery: Any = None,
-          progress: bool = True, plot: str | Path | None = None) -> list[dict[str, Any]]:
+          progress: bool = True, plot: str | Path | None = None, volts: float | None = None,
+          platform: str | None = None, regulator: str | None = None) -> list[dict[str, Any]]:
     """Estimate every model on every target at every clock; rows sorted by model, target,
-    MHz, with the Pareto front marked. ``plot``: write the Pareto plot PNG there."""
+    MHz, with the Pareto front marked. ``plot``: write the Pareto plot PNG there.
+
+    ``volts``, ``platform`` and ``regulator`` apply to every job as in
+    :func:`picojoule.estimate.estimate`; a target that cannot take one of them (no figure
+    for that supply path or platform, a voltage out of range) is named in one error before
+    any job starts. Each target sleeps in its default mode between inferences."""
+    from picojoule.estimate import check_options
+    from picojoule.targets import TargetError, load_target
+
     models = list(models)
     targets = list(targets)
+    options = {k: v for k, v in (("volts", volts), ("platform", platform),
+                                 ("regulator", regulator)) if v is not None}
     specs = []
-    for model in models:
-        for target in targets:
-            for mhz in _frequencies(target, mhzs):
+    for target in targets:
+        clocks = _frequencies(target, mhzs)
+        t = load_target(target)
+        for mhz in clocks:
+            try:
+                check_options(t, mhz, volts, platform, regulator)
+            except TargetError as exc:
+                raise InputError(f"sweep: {exc}") from None
+        for model in models:
+            for mhz in clocks:
                 specs.append((model if not isinstance(model, Path) else str(model), target,
-                              mhz, rate_hz, battery))
+                              mhz, rate_hz, battery, options))
     if not specs:
         raise InputError("sweep: no (model, target, MHz) combination to run")
     accs: dict[str, float | None] = {}
@@ -224,13 +245,17 @@ def _run_ray(specs: list[tuple], address: str, jobs: int, progress: bool
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table (Pareto rows marked with *, unranked fallback rows with ?)."""
     acc = any(r.get("accuracy") is not None for r in rows)
-    head = ["", "model", "target", "MHz", "ms", "inf/s", "uJ/inf", "avg mW", "days",
-            *(["acc"] if acc else []), "method"]
+    plat = any(r.get("platform") not in (None, "bare-metal") for r in rows)
+    head = ["", "model", "target", "MHz", "V", "supply", *(["platform"] if plat else []),
+            "ms", "inf/s", "uJ/inf", "avg mW", "days", *(["acc"] if acc else []), "method"]
     lines = []
     for r in rows:
         days = r.get("battery_life_days")
         mark = "*" if r.get("pareto") else "?" if r.get("ranked") is False else ""
         lines.append([mark, r["model"], r["target"], f"{r['mhz']:g}",
+                      "-" if r.get("volts") is None else f"{r['volts']:g}",
+                      r.get("regulator") or "-",
+                      *([r.get("platform") or "bare-metal"] if plat else []),
                       f"{r['latency_ms']:.2f}", f"{r['inferences_per_s']:.2f}",
                       f"{r['energy_uj']:.1f}", f"{r['avg_power_uw'] / 1e3:.3f}",
                       "-" if days is None else f"{days:.1f}",
@@ -238,8 +263,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                         if acc else []),
                       "fallback" if _rough(r) else "fitted"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
-    fmt = lambda row: "  ".join(str(x).rjust(w) if i > 2 else str(x).ljust(w)  # noqa: E731
-                                for i, (x, w) in enumerate(zip(row, widths)))
+    text = {0, 1, 2} | {i for i, h in enumerate(head) if h in ("supply", "platform", "method")}
+    fmt = lambda row: "  ".join(str(x).ljust(w) if i in text else str(x).rjust(w)  # noqa: E731
+                                for i, (x, w) in enumerate(zip(row, widths))).rstrip()
     out = [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines]
     if any(r.get("ranked") is False for r in rows):
         out.append("? fallback figures (op count x 5 pJ/op: no published active power or no "
