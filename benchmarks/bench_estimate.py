@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -133,6 +134,34 @@ def bar_power() -> tuple[int, int, int, int]:
     return ok, n, file_ok, file_n
 
 
+def statistic_sensitivity() -> None:
+    """Bar 2's held-out count under other ways of pooling a platform's runs (information:
+    the bar uses the fit's own statistic, the one the target files carry)."""
+    from picojoule.estimate.power import FIT_STATISTIC, STATISTICS, leave_one_system_out
+    from picojoule.targets import list_targets, load_target
+
+    print("\n== 2a. how much bar 2 depends on the statistic that pools the runs (no bar: "
+          "the bar and the target files\n    use the first; runs held out as in 2, within "
+          "+-20% / predicted, per chip)")
+    names = [n for n in list_targets() if leave_one_system_out(load_target(n))]
+    print(f"{'statistic':34} " + " ".join(f"{n:>10}" for n in names) + f" {'all':>7}")
+    for stat in STATISTICS:
+        cells, ok, n, out = [], 0, 0, []
+        for name in names:
+            preds = leave_one_system_out(load_target(name), stat)
+            good = sum(abs(p.ratio - 1) <= ENERGY_TOL for p in preds)
+            cells.append(f"{good}/{len(preds)}")
+            ok, n = ok + good, n + len(preds)
+            out += [f"{name[5:]} {p.run.system.split(', ')[1][:5]} "
+                    f"{p.run.system.split(', ')[-1].split(' (')[0][-6:]} "
+                    f"{p.run.model.split('_')[0]} {p.ratio:.3f}"
+                    for p in preds if abs(p.ratio - 1) > ENERGY_TOL]
+        mark = " (fit)" if stat == FIT_STATISTIC else ""
+        print(f"{stat + mark:34} " + " ".join(f"{c:>10}" for c in cells) + f" {ok:>3}/{n:<3}")
+        print(textwrap.fill("outside: " + ("; ".join(out) or "none"), 100,
+                            initial_indent="    ", subsequent_indent="      "))
+
+
 #: MLPerf Tiny v1.3 streaming wake-word energy runs at reduced clocks: average power of a
 #: real-time stream (one 32 ms window per period) and the fraction of the time the core was
 #: busy. They are not per-inference energy runs, so they are not [[published]] entries; they
@@ -233,6 +262,7 @@ def main() -> int:
         print("bar 1 skipped: " + ("--classes none" if args.classes == "none" else
                                    "the ARM toolchain or qemu-system-arm is missing"))
     p_ok, p_n, f_ok, f_n = bar_power()
+    statistic_sensitivity()
     clock_scaling()
     end_to_end()
     other_chips()

@@ -32,6 +32,18 @@ def test_ldo_fit_by_hand() -> None:
     assert predict_mw(f, 3.3, "zephyr") == pytest.approx(25 * 3.3 * 1.2)
 
 
+def test_other_pooling_statistics_by_hand() -> None:
+    # SMPS levels: A 100 and 400 mW (median 250), B 160. Geometric mean of the system
+    # medians: sqrt(250 * 160) = 200; of the runs: (100 * 400 * 160) ** (1/3) = 184.2;
+    # the fit's median of the two system medians: (250 + 160) / 2 = 205.
+    runs = [_run("A", 100, 3.0), _run("A", 400, 3.0), _run("B", 160, 3.0)]
+    assert fit(runs, "smps").reference == pytest.approx(205.0)
+    assert fit(runs, "smps", "geometric mean of system medians").reference == \
+        pytest.approx(200.0)
+    assert fit(runs, "smps", "geometric mean of runs").reference == \
+        pytest.approx(6_400_000 ** (1 / 3))
+
+
 def test_smps_fit_ignores_voltage() -> None:
     runs = [_run("A", 100, 3.3), _run("B", 140, 3.0), _run("C", 120, 1.8)]
     f = fit(runs, "smps")

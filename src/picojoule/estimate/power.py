@@ -14,6 +14,10 @@ counts once and one odd benchmark does not move the fit. A chip run from either 
 (the STM32L4R5 from its LDO, the STM32L4R5xxP from an external SMPS) is fitted once per path,
 each run on the path its description names (else the target's default).
 
+How a platform's runs are pooled is a choice: :data:`STATISTICS` lists the fit's own
+(median of system medians) and two geometric means, which ``benchmarks/bench_estimate.py``
+uses to show how much the held-out check depends on it.
+
 :func:`fit` gives the figures the target file carries (``scripts/fit_power.py`` prints
 them); :func:`leave_one_system_out` refits without each system in turn and predicts that
 system's runs, which is what ``benchmarks/bench_estimate.py`` reports as bar 2.
@@ -27,7 +31,8 @@ from typing import Iterable
 
 from picojoule.targets import REFERENCE_PLATFORM, PublishedRun, Target, TargetError
 
-__all__ = ["PowerFit", "Prediction", "usable_runs", "run_regulator", "fit", "fits",
+__all__ = ["PowerFit", "Prediction", "STATISTICS", "FIT_STATISTIC", "usable_runs",
+           "run_regulator", "fit", "fits",
            "predict_mw", "leave_one_system_out"]
 
 
@@ -67,22 +72,38 @@ def _level(run: PublishedRun, regulator: str) -> float:
     return run.power_mw / run.voltage_v if regulator == "ldo" else run.power_mw
 
 
-def fit(runs: Iterable[PublishedRun], regulator: str) -> PowerFit:
-    """Fit the reference current (or power) and the platform factors to ``runs``."""
+#: How a fit pools the runs of one platform into one level. The fit's own is the first; the
+#: others exist so that ``benchmarks/bench_estimate.py`` can show how much bar 2 depends on
+#: the choice (they are not used for the target files).
+STATISTICS = {
+    "median of system medians": lambda per: statistics.median(
+        [statistics.median(v) for v in per]),
+    "geometric mean of system medians": lambda per: statistics.geometric_mean(
+        [statistics.median(v) for v in per]),
+    "geometric mean of runs": lambda per: statistics.geometric_mean(
+        [x for v in per for x in v]),
+}
+FIT_STATISTIC = "median of system medians"
+
+
+def fit(runs: Iterable[PublishedRun], regulator: str,
+        statistic: str = FIT_STATISTIC) -> PowerFit:
+    """Fit the reference current (or power) and the platform factors to ``runs``, pooling
+    each platform's runs with ``statistic`` (one of :data:`STATISTICS`)."""
     regulator = regulator or "ldo"
+    pool = STATISTICS[statistic]
     per: dict[str, list[float]] = {}
     platform_of: dict[str, str] = {}
     for r in usable_runs(runs):
         per.setdefault(r.system, []).append(_level(r, regulator))
         platform_of[r.system] = r.platform or REFERENCE_PLATFORM
     systems = {s: (platform_of[s], statistics.median(v)) for s, v in per.items()}
-    ref = [v for p, v in systems.values() if p == REFERENCE_PLATFORM]
-    if not ref:
+    if REFERENCE_PLATFORM not in platform_of.values():
         raise ValueError(f"no {REFERENCE_PLATFORM} system among the runs to fit")
-    reference = statistics.median(ref)
-    factors = {p: statistics.median([v for q, v in systems.values() if q == p]) / reference
-               for p in {p for p, _ in systems.values()}}
-    factors[REFERENCE_PLATFORM] = 1.0
+    level = {p: pool([v for s, v in per.items() if platform_of[s] == p])
+             for p in set(platform_of.values())}
+    reference = level[REFERENCE_PLATFORM]
+    factors = {p: v / reference for p, v in level.items()}
     return PowerFit(regulator, reference, factors, systems)
 
 
@@ -131,7 +152,7 @@ def _independent_predictions(target: Target, runs: list[PublishedRun],
     return out
 
 
-def leave_one_system_out(target: Target) -> list[Prediction]:
+def leave_one_system_out(target: Target, statistic: str = FIT_STATISTIC) -> list[Prediction]:
     """Predict each system's runs from a fit to the target's other systems.
 
     Only systems on the same supply path (:func:`run_regulator`) are used. When the target's
@@ -153,7 +174,7 @@ def leave_one_system_out(target: Target) -> list[Prediction]:
             continue
         train = [r for r in runs if r.system != system and run_regulator(r, target) == regulator]
         try:
-            f = fit(train, regulator)
+            f = fit(train, regulator, statistic)
         except ValueError:
             continue
         for r in mine:
