@@ -90,3 +90,21 @@ def test_sweep_option_a_target_lacks_fails_before_any_job() -> None:
     with pytest.raises(InputError, match=r"stm32h743 has no power figure for platform"):
         sweep([missing], ["stm32l4r5", "stm32h743"], jobs=1, progress=False,
               platform="zephyr")
+
+
+def test_sweep_takes_onnx_models(tmp_path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    w = numpy_helper.from_array(np.ones((16, 8), np.float32), "W")
+    node = helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])], [w])
+    path = tmp_path / "fc.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(path))
+    rows = sweep([path, PAIR[1]], ["stm32l4r5"], jobs=2, progress=False)
+    assert sorted(r["model"] for r in rows) == ["ad_toycar_fcae_int8", "fc"]
+    assert all(r["latency_ms"] > 0 for r in rows)

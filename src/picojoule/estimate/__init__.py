@@ -50,9 +50,9 @@ FALLBACK_CYCLES_SOURCE = ("estimate: 1 cycle per 8-bit op (2 per MAC); picojoule
 def _load_model(model: Model | str | Path) -> Model:
     if isinstance(model, Model):
         return model
-    from picojoule.importers.tflite import load
+    from picojoule.importers import load_model
 
-    return load(str(model))
+    return load_model(str(model))
 
 
 def _target(target: Target | str | Path) -> Target:
