@@ -157,7 +157,7 @@ def statistic_sensitivity() -> None:
                     f"{p.run.model.split('_')[0]} {p.ratio:.3f}"
                     for p in preds if abs(p.ratio - 1) > ENERGY_TOL]
         mark = " (fit)" if stat == FIT_STATISTIC else ""
-        print(f"{stat + mark:34} " + " ".join(f"{c:>10}" for c in cells) + f" {ok:>3}/{n:<3}")
+        print(f"{stat + mark:34} " + " ".join(f"{c:>10}" for c in cells) + f" {f'{ok}/{n}':>7}")
         print(textwrap.fill("outside: " + ("; ".join(out) or "none"), 100,
                             initial_indent="    ", subsequent_indent="      "))
 

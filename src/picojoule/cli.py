@@ -495,7 +495,8 @@ def estimate(model: str, target_name: str, mhz: float | None, rate: str | None,
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--targets", required=True, metavar="T1,T2,...", help="Comma-separated targets.")
 @click.option("--mhz", default=None, metavar="F1,F2|points",
-              help="Clocks to try (default: each target's max; 'points' = its listed points).")
+              help="Clocks to try (default: each target's max; 'points' = its listed "
+              "points); a target skips those above its maximum, with a note.")
 @click.option("--dataset", default=None, metavar="DATA.npz",
               help="An .npz with x (inputs) and y (labels) to measure accuracy.")
 @click.option("--rate", default=None, metavar="R", help="Inferences per time, e.g. 1/s.")
@@ -512,7 +513,7 @@ def sweep(models: tuple[str, ...], targets: str, mhz: str | None, dataset: str |
           plot: str | None, as_json: bool, volts: float | None = None,
           platform: str | None = None, regulator: str | None = None) -> None:
     """Models x targets x clocks: accuracy, inferences/s, power, and the Pareto front."""
-    from picojoule.estimate.sweep import format_table
+    from picojoule.estimate.sweep import format_table, skipped_clocks
     from picojoule.estimate.sweep import sweep as run_sweep
 
     for m in models:
@@ -526,6 +527,8 @@ def sweep(models: tuple[str, ...], targets: str, mhz: str | None, dataset: str |
             mhzs = mhz if mhz == "points" else [float(f) for f in mhz.split(",")]
         except ValueError:
             raise PicojouleError(f"--mhz {mhz!r}: give numbers separated by commas, or 'points'")
+    for note in skipped_clocks(names, mhzs):
+        click.echo(f"note: {note}", err=True)
     rows = run_sweep(list(models), names, mhzs, dataset=dataset, jobs=jobs,
                      ray_address=ray_address, rate_hz=rate, battery=battery,
                      progress=not as_json, plot=plot, volts=volts, platform=platform,

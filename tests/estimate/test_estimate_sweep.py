@@ -108,3 +108,20 @@ def test_sweep_takes_onnx_models(tmp_path) -> None:
     rows = sweep([path, PAIR[1]], ["stm32l4r5"], jobs=2, progress=False)
     assert sorted(r["model"] for r in rows) == ["ad_toycar_fcae_int8", "fc"]
     assert all(r["latency_ms"] > 0 for r in rows)
+
+
+def test_sweep_clocks_a_target_cannot_run() -> None:
+    from picojoule.errors import InputError
+    from picojoule.estimate.sweep import skipped_clocks
+
+    # The STM32L4R5 runs at most 120 MHz, the STM32H743 480 MHz.
+    rows = sweep(PAIR[1:], ["stm32l4r5", "stm32h743"], mhzs=[64, 480], jobs=1,
+                 progress=False)
+    assert sorted((r["target"], r["mhz"]) for r in rows) == [
+        ("stm32h743", 64.0), ("stm32h743", 480.0), ("stm32l4r5", 64.0)]
+    assert skipped_clocks(["stm32l4r5", "stm32h743"], [64, 480]) == [
+        "stm32l4r5 skips 480 MHz (it runs at most 120 MHz)"]
+    with pytest.raises(InputError, match="stm32l4r5 runs at most 120 MHz"):
+        sweep(PAIR[1:], ["stm32l4r5"], mhzs=[500], jobs=1, progress=False)
+    with pytest.raises(InputError, match="positive"):
+        sweep(PAIR[1:], ["stm32l4r5"], mhzs=[0, 64], jobs=1, progress=False)

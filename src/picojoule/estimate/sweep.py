@@ -46,7 +46,8 @@ def _job(model: Any, target: str, mhz: float | None, rate_hz: Any, battery: Any,
 
 
 def _frequencies(target: str, mhzs: Sequence[float] | str | None) -> list[float | None]:
-    """The clocks to try on ``target``: given ones it can run, its documented points
+    """The clocks to try on ``target``: the given ones it can run (those above its maximum
+    are skipped, see :func:`skipped_clocks`; none left is an error), its documented points
     ("points"), or its maximum (None)."""
     if mhzs is None:
         return [None]
@@ -57,8 +58,32 @@ def _frequencies(target: str, mhzs: Sequence[float] | str | None) -> list[float 
         if mhzs != "points":
             raise InputError(f"mhzs: a list of MHz, 'points' or None, not {mhzs!r}")
         return list(t.core.points_mhz)
-    ok = [float(f) for f in mhzs if 0 < float(f) <= t.core.max_mhz * (1 + 1e-9)]
-    return ok or [None]
+    bad = [f for f in mhzs if not float(f) > 0]
+    if bad:
+        raise InputError(f"sweep: clocks must be positive MHz, got {bad[0]:g}")
+    ok = [float(f) for f in mhzs if float(f) <= t.core.max_mhz * (1 + 1e-9)]
+    if not ok:
+        raise InputError(f"sweep: target {target} runs at most {t.core.max_mhz:g} MHz, below "
+                         f"every clock asked for ({', '.join(f'{float(f):g}' for f in mhzs)} "
+                         "MHz)")
+    return ok
+
+
+def skipped_clocks(targets: Iterable[str], mhzs: Sequence[float] | str | None) -> list[str]:
+    """One note per target that skips some, not all, of the given clocks (those above its
+    maximum; a target that can run none of them is an error in :func:`sweep`)."""
+    if mhzs is None or isinstance(mhzs, str):
+        return []
+    from picojoule.targets import load_target
+
+    notes = []
+    for target in targets:
+        top = load_target(target).core.max_mhz
+        over = [float(f) for f in mhzs if float(f) > top * (1 + 1e-9)]
+        if over and len(over) < len(mhzs):
+            notes.append(f"{target} skips {', '.join(f'{f:g}' for f in over)} MHz "
+                         f"(it runs at most {top:g} MHz)")
+    return notes
 
 
 def accuracy(model: Model | str | Path, dataset: str | Path | Callable[[Model], float]
