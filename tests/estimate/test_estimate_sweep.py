@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from picojoule.estimate.sweep import format_table, pareto, ray_available, sweep
@@ -95,7 +96,6 @@ def test_sweep_option_a_target_lacks_fails_before_any_job() -> None:
 def test_sweep_takes_onnx_models(tmp_path) -> None:
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
-    import numpy as np
 
     w = numpy_helper.from_array(np.ones((16, 8), np.float32), "W")
     node = helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)
@@ -125,3 +125,41 @@ def test_sweep_clocks_a_target_cannot_run() -> None:
         sweep(PAIR[1:], ["stm32l4r5"], mhzs=[500], jobs=1, progress=False)
     with pytest.raises(InputError, match="positive"):
         sweep(PAIR[1:], ["stm32l4r5"], mhzs=[0, 64], jobs=1, progress=False)
+
+
+@pytest.mark.parametrize("make, message", [
+    (None, "cannot read it"),
+    (lambda p: p.write_text("not numpy"), "not an .npz archive"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.zeros(3)) or
+     p.with_suffix(".npy").rename(p), "one array"),
+    (lambda p: np.savez(p, a=np.zeros(3)), "needs arrays 'x'"),
+    (lambda p: np.savez(p, x=np.zeros((2, 5), np.int8), y=np.zeros(2, np.int64)),
+     "each sample has 5 values"),
+    (lambda p: np.savez(p, x=np.zeros((3, 490), np.int8), y=np.zeros(2, np.int64)),
+     "one label per sample"),
+    (lambda p: np.savez(p, x=np.zeros((0, 490), np.int8), y=np.zeros(0, np.int64)),
+     "no samples"),
+], ids=["missing", "text", "npy", "no-x-y", "sample-size", "labels", "empty"])
+def test_bad_dataset_is_one_clear_error(tmp_path, make, message) -> None:
+    from picojoule.errors import InputError
+
+    path = tmp_path / "data.npz"
+    if make is not None:
+        make(path)
+    with pytest.raises(InputError, match=message):
+        sweep(PAIR[:1], ["stm32l4r5"], dataset=path, jobs=1, progress=False)
+
+
+def test_dataset_accuracy_by_hand(tmp_path) -> None:
+    # Labels that the all-zero input's arg-max class (found with TFLM's interpreter below)
+    # matches in 2 of 4 samples: accuracy 0.5.
+    tflm = pytest.importorskip("tflite_micro")
+    interp = tflm.runtime.Interpreter.from_file(str(PAIR[0]))
+    x = np.zeros((4, 1, 49, 10, 1), np.int8)
+    interp.set_input(x[0], 0)
+    interp.invoke()
+    top = int(np.argmax(interp.get_output(0).reshape(-1)))
+    y = np.array([top, top, (top + 1) % 12, (top + 2) % 12], np.int64)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    rows = sweep(PAIR[:1], ["stm32l4r5"], dataset=tmp_path / "d.npz", jobs=1, progress=False)
+    assert rows[0]["accuracy"] == pytest.approx(0.5)

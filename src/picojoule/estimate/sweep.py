@@ -97,8 +97,7 @@ def accuracy(model: Model | str | Path, dataset: str | Path | Callable[[Model], 
     m = _load_model(model)
     if callable(dataset):
         return float(dataset(m))
-    data = np.load(str(dataset))
-    x, y = data["x"], data["y"]
+    x, y = _dataset(dataset, m)
     inp = m.main.inputs[0]
     interp = Interpreter(m)
     hits = 0
@@ -111,6 +110,43 @@ def accuracy(model: Model | str | Path, dataset: str | Path | Callable[[Model], 
         out = interp.run([xi])[0]
         hits += int(np.argmax(out.reshape(-1)) == int(yi))
     return hits / max(len(y), 1)
+
+
+def _dataset(path: str | Path, m: Model) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` from an .npz, checked against ``m``'s first input, or one clear error."""
+    where = f"dataset {path}"
+    try:
+        data = np.load(str(path), allow_pickle=False)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    except (ValueError, EOFError):
+        raise InputError(f"{where}: not an .npz archive of arrays") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise InputError(f"{where}: one array (.npy); give an .npz with arrays 'x' (inputs) "
+                         "and 'y' (labels)")
+    with data:
+        if "x" not in data.files or "y" not in data.files:
+            raise InputError(f"{where}: needs arrays 'x' (inputs) and 'y' (labels); it has "
+                             f"{', '.join(data.files) or 'no arrays'}")
+        try:
+            x, y = data["x"], data["y"]
+        except (OSError, ValueError, EOFError):
+            raise InputError(f"{where}: its arrays 'x'/'y' cannot be read (damaged, or "
+                             "object arrays)") from None
+    inp = m.main.inputs[0]
+    per = int(np.prod(inp.shape))
+    if x.ndim == 0 or len(x) == 0:
+        raise InputError(f"{where}: 'x' holds no samples")
+    if y.ndim != 1 or len(y) != len(x):
+        raise InputError(f"{where}: 'y' must be one label per sample: x has {len(x)} samples, "
+                         f"y has shape {tuple(y.shape)}")
+    if x[0].size != per:
+        raise InputError(f"{where}: each sample has {x[0].size} values, the model's input "
+                         f"{inp.name!r} {tuple(inp.shape)} needs {per}")
+    if x.dtype.kind not in "iuf" or y.dtype.kind not in "iu":
+        raise InputError(f"{where}: 'x' must be numbers and 'y' integer labels (got "
+                         f"{x.dtype} and {y.dtype})")
+    return x, y
 
 
 def _rough(r: dict[str, Any]) -> bool:
