@@ -33,9 +33,11 @@ from picojoule.ops.registry import node_macs
 from picojoule.targets import REGULATORS, Target, TargetError, load_target
 
 __all__ = ["estimate", "check_options", "sweep", "BATTERIES", "Battery", "parse_battery", "parse_rate",
-           "op_count", "METHOD_FITTED", "METHOD_FALLBACK", "PJ_PER_OP"]
+           "op_count", "METHOD_FITTED", "METHOD_PARTLY", "METHOD_FALLBACK", "PJ_PER_OP"]
 
 METHOD_FITTED = "fitted kernel model"
+METHOD_PARTLY = ("fitted kernel model, partly rough: some kernels are outside the fit (see "
+                 "warnings)")
 METHOD_FALLBACK = "fallback: op count x pJ/op (5 pJ per 8-bit op, first estimate)"
 #: Energy per 8-bit operation for the fallback (a MAC is 2 ops).
 PJ_PER_OP = 5.0
@@ -145,10 +147,12 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         if by_op:
             warnings.append(f"kernel(s) {', '.join(by_op)} not in the fit: estimated with "
                             "the op's model fitted over its other kernels")
-        unknown = sorted({c.op for c in costs if not c.modelled})
+        unknown = sorted({f"{c.kernel} ({c.op})" if c.kernel else c.op
+                          for c in costs if not c.modelled})
         if unknown:
             warnings.append(f"no fitted kernel model for {', '.join(unknown)}: estimated as "
-                            "4 instructions per MAC + 30 per output (rough)")
+                            "4 instructions per MAC + 30 per output (rough; picojoule's "
+                            "latency fit covers its int8 kernels only)")
         for c in costs:
             per_op.append({"index": c.index, "name": c.name, "op": c.op, "kernel": c.kernel,
                            "macs": c.macs, "instructions": round(c.instructions),
@@ -230,6 +234,8 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
 
     method = METHOD_FITTED if (lm is not None and energy_method != METHOD_FALLBACK) \
         else METHOD_FALLBACK
+    if method == METHOD_FITTED and any(not c.modelled and c.macs for c in costs):
+        method = METHOD_PARTLY  # a MAC-bearing kernel on the rough per-MAC figure
     result: dict[str, Any] = {
         "model": _model_name(m),
         "target": t.name,

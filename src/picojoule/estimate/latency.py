@@ -102,7 +102,7 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
             continue
         coefs = lm.kernels.get(variant)
         how = "kernel"
-        if coefs is None:
+        if coefs is None and _fitted_dtype(node):
             coefs, how = lm.kernels.get(node.op), "op"
         modelled = coefs is not None
         if modelled:
@@ -115,6 +115,13 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
         out.append(NodeCost(k, node.name, node.op, variant, node_macs(node), instr, stall,
                             instr * lm.cpi + stall, modelled, how if modelled else "rough"))
     return out
+
+
+def _fitted_dtype(node: Node) -> bool:
+    """Whether ``node`` works on int8 data, the only kind the fitted kernels handle: an op's
+    fit over its int8 kernels stands in for another int8 kernel of it, not for a float32
+    or int16 one (those cost several times more instructions per MAC)."""
+    return bool(node.inputs) and node.inputs[0] is not None and node.inputs[0].dtype == "int8"
 
 
 def _unknown_instructions(node: Node) -> float:

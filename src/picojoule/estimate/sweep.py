@@ -322,7 +322,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                       "-" if days is None else f"{days:.1f}",
                       *([f"{r['accuracy']:.3f}" if r.get("accuracy") is not None else "-"]
                         if acc else []),
-                      "fallback" if _rough(r) else "fitted"])
+                      "fallback" if _rough(r) else "partly" if "partly" in
+                      str(r.get("method", "")) else "fitted"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     text = {0, 1, 2} | {i for i, h in enumerate(head) if h in ("supply", "platform", "method")}
     fmt = lambda row: "  ".join(str(x).ljust(w) if i in text else str(x).rjust(w)  # noqa: E731
