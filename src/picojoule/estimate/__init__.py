@@ -32,8 +32,9 @@ from picojoule.ir import Model
 from picojoule.ops.registry import node_macs
 from picojoule.targets import REGULATORS, Target, TargetError, load_target
 
-__all__ = ["estimate", "check_options", "sweep", "BATTERIES", "Battery", "parse_battery", "parse_rate",
-           "op_count", "METHOD_FITTED", "METHOD_PARTLY", "METHOD_FALLBACK", "PJ_PER_OP"]
+__all__ = ["estimate", "check_options", "sweep", "BATTERIES", "Battery", "parse_battery",
+           "parse_rate", "op_count", "METHOD_FITTED", "METHOD_PARTLY", "METHOD_FALLBACK",
+           "PJ_PER_OP"]
 
 METHOD_FITTED = "fitted kernel model"
 METHOD_PARTLY = ("fitted kernel model, partly rough: some kernels are outside the fit (see "

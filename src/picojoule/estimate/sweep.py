@@ -22,12 +22,7 @@ import numpy as np
 
 from picojoule.errors import InputError
 from picojoule.ir import Model
-
-ROW_KEYS = ("model", "target", "core", "mhz", "volts", "regulator", "platform", "latency_ms",
-            "inferences_per_s", "energy_uj",
-            "active_power_mw", "avg_power_uw", "battery_life_days", "accuracy", "method",
-            "pareto")
-
+from picojoule.targets import Target, TargetError, load_target
 
 def _job(model: Any, target: str, mhz: float | None, rate_hz: Any, battery: Any,
          options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -45,15 +40,17 @@ def _job(model: Any, target: str, mhz: float | None, rate_hz: Any, battery: Any,
             "method": r["method"], "warnings": len(r["warnings"])}
 
 
-def _frequencies(target: str, mhzs: Sequence[float] | str | None) -> list[float | None]:
-    """The clocks to try on ``target``: the given ones it can run (those above its maximum
-    are skipped, see :func:`skipped_clocks`; none left is an error), its documented points
+def _above(t: Target, mhzs: Sequence[float]) -> list[float]:
+    """The clocks of ``mhzs`` above ``t``'s maximum."""
+    return [float(f) for f in mhzs if float(f) > t.core.max_mhz * (1 + 1e-9)]
+
+
+def _frequencies(t: Target, mhzs: Sequence[float] | str | None) -> list[float | None]:
+    """The clocks to try on ``t``: the given ones it can run (those above its maximum are
+    skipped, see :func:`skipped_clocks`; none left is an error), its documented points
     ("points"), or its maximum (None)."""
     if mhzs is None:
         return [None]
-    from picojoule.targets import load_target
-
-    t = load_target(target)
     if isinstance(mhzs, str):
         if mhzs != "points":
             raise InputError(f"mhzs: a list of MHz, 'points' or None, not {mhzs!r}")
@@ -61,12 +58,12 @@ def _frequencies(target: str, mhzs: Sequence[float] | str | None) -> list[float 
     bad = [f for f in mhzs if not float(f) > 0]
     if bad:
         raise InputError(f"sweep: clocks must be positive MHz, got {bad[0]:g}")
-    ok = [float(f) for f in mhzs if float(f) <= t.core.max_mhz * (1 + 1e-9)]
-    if not ok:
-        raise InputError(f"sweep: target {target} runs at most {t.core.max_mhz:g} MHz, below "
+    over = _above(t, mhzs)
+    if len(over) == len(mhzs):
+        raise InputError(f"sweep: target {t.name} runs at most {t.core.max_mhz:g} MHz, below "
                          f"every clock asked for ({', '.join(f'{float(f):g}' for f in mhzs)} "
                          "MHz)")
-    return ok
+    return [float(f) for f in mhzs if float(f) not in over]
 
 
 def skipped_clocks(targets: Iterable[str], mhzs: Sequence[float] | str | None) -> list[str]:
@@ -74,15 +71,13 @@ def skipped_clocks(targets: Iterable[str], mhzs: Sequence[float] | str | None) -
     maximum; a target that can run none of them is an error in :func:`sweep`)."""
     if mhzs is None or isinstance(mhzs, str):
         return []
-    from picojoule.targets import load_target
-
     notes = []
     for target in targets:
-        top = load_target(target).core.max_mhz
-        over = [float(f) for f in mhzs if float(f) > top * (1 + 1e-9)]
+        t = load_target(target)
+        over = _above(t, mhzs)
         if over and len(over) < len(mhzs):
             notes.append(f"{target} skips {', '.join(f'{f:g}' for f in over)} MHz "
-                         f"(it runs at most {top:g} MHz)")
+                         f"(it runs at most {t.core.max_mhz:g} MHz)")
     return notes
 
 
@@ -203,7 +198,6 @@ def sweep(models: Iterable[Model | str | Path], targets: Iterable[str],
     for that supply path or platform, a voltage out of range) is named in one error before
     any job starts. Each target sleeps in its default mode between inferences."""
     from picojoule.estimate import check_options
-    from picojoule.targets import TargetError, load_target
 
     models = list(models)
     targets = list(targets)
@@ -211,8 +205,8 @@ def sweep(models: Iterable[Model | str | Path], targets: Iterable[str],
                                  ("regulator", regulator)) if v is not None}
     specs = []
     for target in targets:
-        clocks = _frequencies(target, mhzs)
         t = load_target(target)
+        clocks = _frequencies(t, mhzs)
         for mhz in clocks:
             try:
                 check_options(t, mhz, volts, platform, regulator)
