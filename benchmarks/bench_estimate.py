@@ -2,9 +2,11 @@
 
 1. Latency model vs measurement: per emulated core (Cortex-M4 mps2-an386, Cortex-M7
    mps2-an500, Cortex-M55 mps3-an547 when the QEMU backend has it), fit the kernel cost
-   models on single-op banks + KWS + AD only, then predict the instructions of models the fit
-   never saw (VWW, IC, person_detect, micro_speech, the demo) and compare with the measured
-   count of one inference of the unprofiled firmware. Bar: every ratio within 1 +- 0.10.
+   models on single-op banks (int8, float32, hybrid) + int8 KWS + AD only, then predict the
+   instructions of models the fit never saw (int8 VWW, IC, person_detect, micro_speech, the
+   demo; the four float32 MLPerf Tiny models and hello_world_float) and compare with the
+   measured count of one inference of the unprofiled firmware. Bar: every ratio within
+   1 +- 0.10.
 2. Power model vs published energy: for every [[published]] MLPerf Tiny energy run in the
    catalogue (scripts/mlperf_tiny_runs.py, rounds v0.5-v1.3), the power model is refitted
    without the run's system (picojoule.estimate.power.leave_one_system_out; a datasheet
@@ -16,7 +18,9 @@
    MLPerf Tiny v1.3's reduced-clock streaming runs give.
 3. End to end: picojoule's estimate for its own generated code on the STM32L4R5 at 120 MHz
    beside the published X-CUBE-AI, TFLM and microTVM figures, with the ratios (no bar);
-   3b: the same on the H7A3, U575 and U385 against the newest X-CUBE-AI run.
+   3b: the same on the H7A3, U575 and U385 against the newest X-CUBE-AI run;
+   3c: the float32 MLPerf Tiny models through ``estimate`` (the target file's fit) against
+   the emulated Cortex-M4's count.
 
 Exits non-zero when bar 1 or 2 is missed.
 
@@ -42,6 +46,11 @@ HELD_OUT = {
     "person_detect": SHARED / "tflm/person_detect.tflite",
     "micro_speech": SHARED / "tflm/micro_speech_quantized.tflite",
     "demo": ROOT / "src/picojoule/data/demo.tflite",
+    "kws_f32": SHARED / "mlperf_tiny/kws_dscnn_float32.tflite",
+    "ad_f32": SHARED / "mlperf_tiny/ad_toycar_fcae_float32.tflite",
+    "vww_f32": SHARED / "mlperf_tiny/vww_mobilenetv1_96_float32.tflite",
+    "ic_f32": SHARED / "mlperf_tiny/ic_resnet8_float32.tflite",
+    "hello_f32": SHARED / "tflm/hello_world_float.tflite",
 }
 MLPERF = {"KWS": "kws_dscnn_int8", "VWW": "vww_mobilenetv1_96_int8",
           "IC": "ic_resnet8_int8", "AD": "ad_toycar_fcae_int8"}
@@ -55,13 +64,13 @@ def bar_latency(classes: list[str]) -> tuple[int, int]:
     from picojoule.importers.tflite import load
 
     ok = n = 0
-    print("== 1. latency model vs emulated instructions (fit: banks + KWS + AD; "
-          "held-out models below)")
+    print("== 1. latency model vs emulated instructions (fit: int8/float32 banks + int8 KWS "
+          "+ AD; held-out models below)")
     print(f"{'core':11} {'model':14} {'measured':>11} {'predicted':>11} {'ratio':>6}")
     for cls in classes:
         t0 = time.time()
         samples = []
-        for name, m in F.banks().items():
+        for name, m in {**F.banks(), **F.float_banks()}.items():
             samples += F.measure(m, cls, name)[0]
         for name, rel in TRAIN.items():
             samples += F.measure(load(SHARED / rel), cls, name)[0]
@@ -245,16 +254,16 @@ def other_chips() -> None:
 
 
 def outside_the_fit(classes: list[str]) -> None:
-    """Float32 models, whose kernels the latency fit does not cover (no bar)."""
+    """Float32 models through ``estimate`` with the target file's fit (no bar)."""
     from picojoule.estimate import estimate
     from picojoule.estimate import fit as F
     from picojoule.importers.tflite import load
 
     if "cortex-m4" not in classes:
         return
-    print("\n== 3c. outside the latency fit (no bar): float32 MLPerf Tiny models on the "
-          "emulated Cortex-M4 (STM32L4R5),\n    estimate's instructions (rough per-MAC "
-          "figure) vs measured")
+    print("\n== 3c. float32 MLPerf Tiny models (no bar): `estimate` on the STM32L4R5 (its "
+          "file's Cortex-M4 fit, which never saw them)\n    vs the emulated Cortex-M4's "
+          "instructions")
     print(f"{'model':28} {'measured':>11} {'estimated':>11} {'ratio':>6}  method")
     for stem in ("kws_dscnn_float32", "ad_toycar_fcae_float32", "vww_mobilenetv1_96_float32",
                  "ic_resnet8_float32"):

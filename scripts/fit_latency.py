@@ -6,7 +6,8 @@ mps2-an500, Cortex-M55 on mps3-an547 when the QEMU backend has it, and the porta
 kernels on mps2-an386), the script
 
 1. compiles single-op "banks" (one graph of many independent nodes of varied shapes, see
-   ``picojoule.estimate.fit.banks``) and the training models (MLPerf Tiny KWS and AD) with
+   ``picojoule.estimate.fit.banks`` for the int8 kernels and ``float_banks`` for the float32
+   and hybrid ones) and the training models (MLPerf Tiny int8 KWS and AD) with
    per-node profiling, runs each once under ``qemu-system-arm -icount shift=0`` and reads
    every node's instruction count;
 2. fits, per C kernel variant, instructions = sum(coef * work count) by non-negative least
@@ -15,7 +16,8 @@ kernels on mps2-an386), the script
    ``[latency]`` table: the coefficients, the core class's cycles per instruction with its
    source, the flash line size for wait-state stalls, and where it all came from.
 
-The held-out models (VWW, IC, person_detect, micro_speech, the demo) are never used here;
+The held-out models (int8 VWW, IC, person_detect, micro_speech, the demo; all four float32
+MLPerf Tiny models and hello_world_float) are never used here;
 ``benchmarks/bench_estimate.py`` checks the prediction on them.
 
     python scripts/fit_latency.py [--classes cortex-m4,cortex-m7] [--dry-run]
@@ -105,7 +107,7 @@ def measure_class(core_class: str, verbose: bool = True) -> list:
     from picojoule.importers.tflite import load
 
     samples = []
-    for name, model in F.banks().items():
+    for name, model in {**F.banks(), **F.float_banks()}.items():
         samples += F.measure(model, core_class, f"bank:{name}")[0]
     for name, rel in TRAIN.items():
         samples += F.measure(load(SHARED / rel), core_class, name)[0]
@@ -161,7 +163,7 @@ def main() -> int:
     from picojoule.estimate import fit as F
     import tomllib
 
-    avail = F.available_classes() + (["portable-c"] if F.available_classes() else [])
+    avail = F.available_classes()  # portable-c included (it runs on the M4 board)
     classes = args.classes.split(",") if args.classes else avail
     missing = [c for c in classes if c not in avail]
     if missing:
@@ -177,9 +179,10 @@ def main() -> int:
         fits[cls] = F.fit(samples)
         machine = F.MACHINE_OF_CLASS[cls]
         provenance[cls] = (
-            f"measured: scripts/fit_latency.py on {stamp}: {len(samples)} nodes (single-op "
-            f"banks + MLPerf Tiny KWS and AD) compiled by {gcc_v} -O2 and run on {qemu_v} "
-            f"-M {machine} -icount shift=0 (instructions); NNLS fit per C kernel")
+            f"measured: scripts/fit_latency.py on {stamp}: {len(samples)} nodes (int8, float32 "
+            f"and hybrid single-op banks + MLPerf Tiny int8 KWS and AD) compiled by {gcc_v} "
+            f"-O2 and run on {qemu_v} -M {machine} -icount shift=0 (instructions); NNLS fit "
+            "per C kernel")
     # Cortex-M55 without its board: the M4 instruction model stands in (flagged).
     if "cortex-m55" not in fits and "cortex-m4" in fits:
         fits["cortex-m55"] = fits["cortex-m4"]

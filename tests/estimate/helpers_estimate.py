@@ -14,16 +14,18 @@ def _q(scale, zp=0, axis=0) -> Quant:
                  np.atleast_1d(np.asarray(zp, np.int64)), axis)
 
 
-def fc_model(k: int = 64, n: int = 10, seed: int = 0) -> Model:
-    """One int8 FULLY_CONNECTED: k x n = 640 MACs by default, 1,280 8-bit ops."""
+def fc_model(k: int = 64, n: int = 10, seed: int = 0, int16: bool = False) -> Model:
+    """One int8 FULLY_CONNECTED: k x n = 640 MACs by default, 1,280 8-bit ops. ``int16``:
+    the int16x8 form (int16 activations with zero point 0, int8 weights, int64 bias)."""
     rng = np.random.default_rng(seed)
+    act, bias = ("int16", np.int64) if int16 else ("int8", np.int32)
     g = Graph("main")
-    x = Value("x", (1, k), "int8", quant=_q(0.05, 3))
+    x = Value("x", (1, k), act, quant=_q(0.05, 0 if int16 else 3))
     w = Value("w", (n, k), "int8", quant=_q(0.01, 0),
               data=rng.integers(-127, 128, (n, k)).astype(np.int8))
-    b = Value("b", (n,), "int32", quant=_q(0.0005, 0),
-              data=rng.integers(-100, 100, n).astype(np.int32))
-    y = Value("y", (1, n), "int8", quant=_q(0.5, -2))
+    b = Value("b", (n,), np.dtype(bias).name, quant=_q(0.0005, 0),
+              data=rng.integers(-100, 100, n).astype(bias))
+    y = Value("y", (1, n), act, quant=_q(0.5, 0 if int16 else -2))
     g.inputs.append(x)
     g.add_node(Node("FULLY_CONNECTED", [x, w, b], [y],
                     {"fused_activation_function": "NONE", "keep_num_dims": False,

@@ -69,3 +69,32 @@ def test_fit_then_predict_unseen_fc_on_m4() -> None:
     measured = F.measure_total(unseen, "cortex-m4")
     predicted = F.predict_model(coefs, unseen, "cortex-m4")
     assert abs(predicted / measured - 1) <= 0.10, (predicted, measured)
+
+
+def test_float_banks_cover_every_float_kernel() -> None:
+    # Every float32 kernel the estimate prices with its own fit is measured by a bank, on
+    # the generator's own choice of kernel for each bank node.
+    from picojoule.estimate.features import FLOAT_KERNELS
+
+    seen = set()
+    for m in F.float_banks().values():
+        seen |= {name for name, _ in kernel_names(m, "cortex-m4").values()}
+    assert seen == set(FLOAT_KERNELS)
+
+
+@pytest.mark.skipif(F.available_classes() == [], reason="ARM toolchain or QEMU missing")
+def test_fit_then_predict_unseen_float_conv_on_m4() -> None:
+    """Measure six float32 convolutions on the emulated M4, fit, predict a seventh."""
+    bank = F._FloatBank(5)
+    for h, w, cin, cout, k, s in [(8, 8, 4, 8, 3, 1), (6, 6, 16, 16, 1, 1), (10, 10, 3, 6, 3, 2),
+                                  (5, 5, 8, 4, 3, 1), (12, 4, 2, 8, 3, 1), (4, 4, 32, 8, 1, 1),
+                                  (7, 7, 6, 6, 3, 2)]:
+        bank.conv(h, w, cin, cout, k, s)
+    samples, _ = F.measure(bank.model("f32"), "cortex-m4", "f32")
+    coefs = F.fit(samples)
+    unseen = F._FloatBank(9)
+    unseen.conv(9, 9, 5, 10, 3, 1)
+    m = unseen.model("unseen")
+    measured = F.measure_total(m, "cortex-m4")
+    predicted = F.predict_model(coefs, m, "cortex-m4")
+    assert abs(predicted / measured - 1) <= 0.10, (predicted, measured)

@@ -101,3 +101,62 @@ def test_legacy_kernel_tuple_still_accepted() -> None:
     assert variant == "pj_fc_s8_dsp" and f["outputs_fast_rq"] == 10
     with pytest.raises(KeyError):
         f["outputs"]  # split by requantization path
+
+
+def _float_conv(h, w, cin, cout, k, op="CONV_2D", wdtype="float32") -> Node:
+    x = Value("x", (1, h, w, cin), "float32")
+    shape = (cout, k, k, cin) if op == "CONV_2D" else (1, k, k, cout)
+    q = _q(0.01) if wdtype == "int8" else None
+    wt = Value("w", shape, wdtype, quant=q, data=np.ones(shape, np.dtype(wdtype)))
+    b = Value("b", (cout,), "float32", data=np.zeros(cout, np.float32))
+    y = Value("y", (1, h, w, cout), "float32")
+    return Node(op, [x, wt, b], [y], {"padding": "SAME", "stride_h": 1, "stride_w": 1,
+                                      "dilation_h_factor": 1, "dilation_w_factor": 1,
+                                      "depth_multiplier": 1, "fused_activation_function": "NONE"})
+
+
+def test_float_conv_loop_counts() -> None:
+    # pj_conv_f32, 4x4x2 input, 3x3 SAME, 3 output channels: 16 output pixels. In-image
+    # taps: 4 corners x 4 + 8 edges x 6 + 4 interior x 9 = 100, per output channel: 300
+    # tap bodies, x 2 input channels = 600 multiply-adds. The ky loop runs 3 rows for every
+    # output (16 x 3 x 3 = 144); the kx loop 3 columns for each in-image row: output rows
+    # 0 and 3 see 2 image rows, rows 1 and 2 see 3: (2 + 3 + 3 + 2) x 4 columns x 3 x 3 = 360.
+    variant, f = features(_float_conv(4, 4, 2, 3, 3), ("pj_conv_f32", {}))
+    assert variant == "pj_conv_f32"
+    assert f == {"macs": 600.0, "tap_calls": 300.0, "ky_iters": 144.0, "kx_iters": 360.0,
+                 "outputs": 48.0, "pixels": 16.0, "one": 1.0}
+    # The hybrid form: the same loops with int8 multiply-adds, plus the 32-element input
+    # plane's min/max and quantize passes.
+    _, h = features(_float_conv(4, 4, 2, 3, 3, wdtype="int8"), ("pj_conv_hybrid", {}))
+    assert h["imacs"] == 600 and h["plane"] == 32 and "macs" not in h
+    # Depthwise, 3 channels: one multiply-add per in-image tap and channel (the tap body).
+    _, d = features(_float_conv(4, 4, 3, 3, 3, op="DEPTHWISE_CONV_2D"), ("pj_dwconv_f32", {}))
+    assert d["tap_calls"] == 300 and d["kx_iters"] == 360 and "macs" not in d
+
+
+def test_float_fc_and_pool_counts() -> None:
+    x = Value("x", (2, 5), "float32")
+    wt = Value("w", (3, 5), "float32", data=np.ones((3, 5), np.float32))
+    fc = Node("FULLY_CONNECTED", [x, wt, None], [Value("y", (2, 3), "float32")],
+              {"fused_activation_function": "NONE"})
+    assert features(fc, ("pj_fc_f32", {}))[1] == {"macs": 30.0, "outputs": 6.0, "rows": 2.0,
+                                                  "one": 1.0}
+    # 2x2 max pool, stride 2, on 4x4x3: 4 output pixels x 4 taps x 3 channels.
+    pool = Node("MAX_POOL_2D", [Value("p", (1, 4, 4, 3), "float32")],
+                [Value("q", (1, 2, 2, 3), "float32")],
+                {"filter_height": 2, "filter_width": 2, "stride_h": 2, "stride_w": 2,
+                 "padding": "VALID", "fused_activation_function": "NONE"})
+    f = features(pool, ("pj_pool_f32", {}))[1]
+    assert f == {"window_max": 48.0, "outputs": 12.0, "pixels": 4.0, "rows": 2.0, "one": 1.0}
+
+
+def test_op_fit_for_unfitted_kernels_uses_int8_samples_only() -> None:
+    # An int8 kernel at 2 instructions per MAC and a float32 one at 6: the per-op model that
+    # stands in for an unfitted int8 kernel of the op must be the int8 cost, not a blend.
+    samples = [F.Sample("s", i, "CONV_2D", "k8", {"macs": m, "one": 1.0}, int(2 * m))
+               for i, m in enumerate((1000.0, 5000.0, 20000.0))]
+    samples += [F.Sample("s", 9 + i, "CONV_2D", "kf", {"macs": m, "one": 1.0}, int(6 * m),
+                         "float32") for i, m in enumerate((3000.0, 8000.0))]
+    c = F.fit(samples)
+    assert c["kf"]["macs"] == pytest.approx(6.0, rel=1e-3)
+    assert c["CONV_2D"]["macs"] == pytest.approx(2.0, rel=1e-3)

@@ -27,6 +27,7 @@ from picojoule.estimate.energy import (
     parse_battery,
     parse_rate,
 )
+from picojoule.estimate.features import FLOAT_KERNELS
 from picojoule.estimate.latency import LatencyModel, load_latency, node_costs
 from picojoule.ir import Model
 from picojoule.ops.registry import node_macs
@@ -153,7 +154,14 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         if unknown:
             warnings.append(f"no fitted kernel model for {', '.join(unknown)}: estimated as "
                             "4 instructions per MAC + 30 per output (rough; picojoule's "
-                            "latency fit covers its int8 kernels only)")
+                            "latency fit covers its int8 and float32 kernels)")
+        fpu = sorted({c.kernel for c in costs if c.modelled and c.kernel in FLOAT_KERNELS})
+        if fpu:
+            warnings.append(f"float kernel(s) {', '.join(fpu)}: their instruction counts are "
+                            f"fitted, but CPI {lm.cpi:g} is the figure for integer loops; "
+                            "floating-point loads and multiply-adds take several cycles "
+                            "(3 for a multiply-add on a Cortex-M4 FPU), so this time may be "
+                            "low")
         for c in costs:
             per_op.append({"index": c.index, "name": c.name, "op": c.op, "kernel": c.kernel,
                            "macs": c.macs, "instructions": round(c.instructions),

@@ -193,6 +193,14 @@ def _im2col_work(win, h: int, w: int, c: int) -> tuple[float, float]:
     return float(scalar), float(steps)
 
 
+def _pool_window(node: Node):
+    """(window geometry, in-image window taps x channels over every output) of a pooling."""
+    x, a = node.inputs[0], node.attrs
+    win = _window(node, (int(a.get("filter_height", 1)), int(a.get("filter_width", 1))))
+    taps, _ = _taps(win, x.shape[1], x.shape[2])
+    return win, float(x.shape[0] * taps * x.shape[3])
+
+
 def _fast_requant(node: Node) -> bool:
     """Whether the layer's requantization folds into the fast ``pj_rq`` rows."""
     try:
@@ -290,14 +298,10 @@ def op_features(node: Node, fast_rq: bool | None = None) -> dict[str, float]:
         return _split(node, {"macs": float(node_macs(node)), "outputs": out,
                              "inputs": float(node.inputs[0].size), "one": 1.0}, fast_rq)
     if op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        x = node.inputs[0]
-        a = node.attrs
-        kh, kw = int(a.get("filter_height", 1)), int(a.get("filter_width", 1))
-        win = _window(node, (kh, kw))
-        taps, _ = _taps(win, x.shape[1], x.shape[2])
-        n, c = x.shape[0], x.shape[3]
-        return {"window": float(n * taps * c), "outputs": out,
-                "pixels": float(n * win.oh * win.ow), "one": 1.0}
+        win, window = _pool_window(node)
+        n = node.inputs[0].shape[0]
+        return {"window": window, "outputs": out, "pixels": float(n * win.oh * win.ow),
+                "one": 1.0}
     if op == "SOFTMAX":
         rows = out / y.shape[-1] if y.shape else 1.0
         return {"outputs": out, "rows": float(rows), "one": 1.0}
@@ -540,6 +544,85 @@ def _fc_mve(node: Node, info: dict) -> dict[str, float]:
             "pairs": float(pairs), "one": 1.0}
 
 
+def _float_window(node: Node, kh: int, kw: int, cout: int) -> dict[str, float]:
+    """Loop counts of the float32 window kernels (pj_conv_f32, pj_conv_hybrid,
+    pj_dwconv_f32): per output the ``ky`` loop over every window row, the ``kx`` loop over
+    every column of an in-image row, the tap body (bounds check, pointers) per in-image tap;
+    the output store with bias and clamp."""
+    x = node.inputs[0]
+    n, h, wd = x.shape[0], x.shape[1], x.shape[2]
+    win = _window(node, (kh, kw))
+    taps, _ = _taps(win, h, wd)
+    rows_in = sum(1 for oy in range(win.oh) for ky in range(kh)
+                  if 0 <= oy * win.sh - win.pad_t + ky * win.dh < h) * win.ow
+    pix = n * win.oh * win.ow
+    return {"ky_iters": float(pix * kh * cout), "kx_iters": float(n * rows_in * kw * cout),
+            "tap_calls": float(n * taps * cout), "outputs": float(pix * cout),
+            "pixels": float(pix), "one": 1.0}
+
+
+def _conv_f32(node: Node, info: dict) -> dict[str, float]:
+    """pj_conv_f32: float multiply-adds over in_c per in-image tap (``macs``)."""
+    cout, kh, kw, cin = node.inputs[1].shape
+    f = _float_window(node, kh, kw, cout)
+    f["macs"] = f["tap_calls"] * cin
+    return f
+
+
+def _conv_hybrid(node: Node, info: dict) -> dict[str, float]:
+    """pj_conv_hybrid: per batch a min/max pass and a quantize pass over the input plane
+    (``plane``: elements, each rounded in double precision), then int8 x int8 multiply-adds
+    per in-image tap (``imacs``) and a float rescale per output."""
+    cout, kh, kw, cin = node.inputs[1].shape
+    f = _float_window(node, kh, kw, cout)
+    f["imacs"] = f["tap_calls"] * cin
+    f["plane"] = float(node.inputs[0].size)
+    return f
+
+
+def _dwconv_f32(node: Node, info: dict) -> dict[str, float]:
+    """pj_dwconv_f32: one float multiply-add per in-image tap and output channel (the tap
+    body is the multiply-add, ``tap_calls``); a division by the depth multiplier per output."""
+    _, kh, kw, cout = node.inputs[1].shape
+    return _float_window(node, kh, kw, cout)
+
+
+def _fc_f32(node: Node, info: dict) -> dict[str, float]:
+    """pj_fc_f32: a float multiply-add per weight and batch, bias and clamp per output."""
+    x, wt = node.inputs[0], node.inputs[1]
+    depth = int(wt.shape[-1])
+    batches = int(x.size) // depth
+    outs = float(batches * int(np.prod(wt.shape[:-1])))
+    return {"macs": outs * depth, "outputs": outs, "rows": float(batches), "one": 1.0}
+
+
+def _pool_f32(node: Node, info: dict) -> dict[str, float]:
+    """pj_pool_f32: per output the window's in-image taps (max or add), an average's
+    float division; per output pixel the window bounds."""
+    win, window = _pool_window(node)
+    n, c = node.inputs[0].shape[0], node.inputs[0].shape[3]
+    pix = n * win.oh * win.ow
+    return {"window_max" if node.op == "MAX_POOL_2D" else "window_avg": window,
+            "outputs": float(pix * c), "pixels": float(pix), "rows": float(n * win.oh),
+            "one": 1.0}
+
+
+def _elementwise_f32(node: Node, info: dict) -> dict[str, float]:
+    """pj_binary_f32: per output the broadcast offsets, the op and the clamp; per innermost
+    row the loop setup."""
+    y = node.outputs[0]
+    inner = int(y.shape[-1]) if y.shape else 1
+    return {"outputs": float(y.size), "rows": float(y.size // max(inner, 1)), "one": 1.0}
+
+
+def _softmax_f32(node: Node, info: dict) -> dict[str, float]:
+    """pj_softmax_f32: per element a max, a double-precision exponential (a 17-term series
+    and the 2^k scaling loop, which depends on the data) and a division; per row setup."""
+    y = node.outputs[0]
+    depth = int(y.shape[-1]) if y.shape else 1
+    return {"outputs": float(y.size), "rows": float(y.size // max(depth, 1)), "one": 1.0}
+
+
 #: Kernels with their own work counts: name -> function(node, parameter fields).
 KERNEL_FEATURES = {
     "pj_conv_s8_w16": _conv_w16,
@@ -549,7 +632,19 @@ KERNEL_FEATURES = {
     "pj_dwconv_s8_fast": lambda node, info: _dw_strip_kernel(node, info, 4, True),
     "pj_dwconv_s8_mve": lambda node, info: _dw_strip_kernel(node, info, 4, False),
     "pj_dwconv_s8_mve16": lambda node, info: _dw_strip_kernel(node, info, 16, True),
+    "pj_conv_f32": _conv_f32,
+    "pj_conv_hybrid": _conv_hybrid,
+    "pj_dwconv_f32": _dwconv_f32,
+    "pj_fc_f32": _fc_f32,
+    "pj_pool_f32": _pool_f32,
+    "pj_binary_f32": _elementwise_f32,
+    "pj_softmax_f32": _softmax_f32,
 }
+
+
+#: picojoule's float32 kernels (the hybrid convolution too: float rescale, double rounding).
+FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_conv_hybrid", "pj_dwconv_f32", "pj_fc_f32",
+                           "pj_pool_f32", "pj_binary_f32", "pj_softmax_f32"})
 
 
 def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[str, float]]:

@@ -51,6 +51,7 @@ class Sample:
     variant: str
     feats: dict
     instructions: int
+    dtype: str = "int8"  # the node's input type
 
 
 def available_classes() -> list[str]:
@@ -80,8 +81,10 @@ def measure(model: Model, core_class: str, label: str = "", seed: int = 0
         variant, f = features(node, kernels.get(k))
         if variant == "free" or k == skip:
             continue
+        x = node.inputs[0] if node.inputs else None
         samples.append(Sample(label, k, node.op, variant, f,
-                              int(round(ticks.get(k, 0) * per_tick))))
+                              int(round(ticks.get(k, 0) * per_tick)),
+                              x.dtype if x is not None else "int8"))
     return samples, total
 
 
@@ -251,6 +254,129 @@ class _Bank:
         return m
 
 
+class _FloatBank(_Bank):
+    """Builds one graph of independent float32 nodes (and LiteRT's hybrid convolution:
+    float32 activations, int8 weights with one scale)."""
+
+    def _io(self, shape, scale=None, zp=None) -> Value:
+        self.n += 1
+        v = Value(f"x{self.n}", tuple(shape), "float32")
+        self.g.inputs.append(v)
+        return v
+
+    def _out(self, shape, scale=None, zp=None) -> Value:
+        self.n += 1
+        v = Value(f"y{self.n}", tuple(shape), "float32")
+        self.g.outputs.append(v)
+        return v
+
+    def _f(self, shape, spread=0.2) -> Value:
+        return self._const(self.rng.normal(0.0, spread, shape).astype(np.float32), "float32",
+                           None)
+
+    def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", hybrid=False) -> None:
+        kh, kw = (k, k) if isinstance(k, int) else k
+        x = self._io((1, h, w, cin))
+        if hybrid:
+            wt = self._const(self.rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8),
+                             "int8", _q(0.004, 0))
+        else:
+            wt = self._f((cout, kh, kw, cin))
+        y = self._out((1, _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad), cout))
+        self._add("CONV_2D", [x, wt, self._f((cout,))], [y], {
+            "padding": pad, "stride_h": s, "stride_w": s, "dilation_h_factor": 1,
+            "dilation_w_factor": 1, "fused_activation_function": act})
+
+    def dw(self, h, w, c, k=3, s=1, pad="SAME", mult=1) -> None:
+        kh, kw = (k, k) if isinstance(k, int) else k
+        x = self._io((1, h, w, c))
+        y = self._out((1, _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad), c * mult))
+        self._add("DEPTHWISE_CONV_2D", [x, self._f((1, kh, kw, c * mult)),
+                                        self._f((c * mult,))], [y],
+                  {"padding": pad, "stride_h": s, "stride_w": s, "depth_multiplier": mult,
+                   "dilation_h_factor": 1, "dilation_w_factor": 1,
+                   "fused_activation_function": "RELU6"})
+
+    def fc(self, k, n, batches=1) -> None:
+        x = self._io((batches, k))
+        y = self._out((batches, n))
+        self._add("FULLY_CONNECTED", [x, self._f((n, k)), self._f((n,))], [y],
+                  {"fused_activation_function": "RELU", "keep_num_dims": False,
+                   "weights_format": 0})
+
+    def pool(self, op, h, w, c, k, s, pad="VALID") -> None:
+        x = self._io((1, h, w, c))
+        y = self._out((1, _out_hw(h, k, s, pad), _out_hw(w, k, s, pad), c))
+        self._add(op, [x], [y], {"filter_height": k, "filter_width": k, "stride_h": s,
+                                 "stride_w": s, "padding": pad,
+                                 "fused_activation_function": "NONE"})
+
+    def binary(self, op, shape, shape2=None) -> None:
+        a, b = self._io(shape), self._io(shape2 or shape)
+        y = self._out(shape)
+        self._add(op, [a, b], [y], {"fused_activation_function": "NONE"})
+
+    def softmax(self, rows, depth) -> None:
+        x = self._io((rows, depth))
+        self._add("SOFTMAX", [x], [self._out((rows, depth))], {"beta": 1.0})
+
+
+def float_banks(seed: int = 0) -> dict[str, Model]:
+    """float32 single-op configurations (picojoule's pj_*_f32 kernels and the hybrid
+    convolution), kept in a few graphs small enough for the boards' RAM."""
+    out = {}
+    b = _FloatBank(seed + 10)
+    for h, w, cin, cout, k, s, pad in [
+            (16, 16, 8, 16, 1, 1, "SAME"), (8, 8, 64, 32, 1, 1, "SAME"),
+            (24, 24, 3, 8, 3, 2, "SAME"), (12, 12, 16, 16, 3, 1, "SAME"),
+            (10, 10, 32, 24, 3, 2, "SAME"), (20, 8, 1, 16, (5, 3), 1, "SAME"),
+            (9, 9, 12, 10, 3, 1, "VALID"), (4, 4, 128, 40, 1, 1, "SAME"),
+            (14, 6, 5, 6, (3, 5), 2, "SAME"), (1, 1, 64, 10, 1, 1, "SAME"),
+            (16, 16, 10, 12, 2, 2, "VALID"), (30, 30, 4, 8, 1, 1, "SAME")]:
+        b.conv(h, w, cin, cout, k, s, pad)
+    out["f32_conv"] = b.model("f32_conv")
+    b = _FloatBank(seed + 11)
+    for h, w, cin, cout, k, s, pad in [
+            (20, 8, 1, 16, (5, 3), 2, "SAME"), (12, 6, 32, 32, 1, 1, "SAME"),
+            (8, 8, 16, 24, 3, 1, "SAME"), (25, 5, 1, 24, (10, 4), 2, "SAME"),
+            (6, 6, 48, 16, 1, 1, "VALID"), (20, 6, 48, 40, 1, 1, "SAME"),
+            (10, 10, 16, 32, 1, 1, "SAME"), (16, 4, 32, 8, 1, 1, "SAME"),
+            (6, 6, 8, 8, 3, 1, "SAME"), (30, 4, 24, 48, 1, 1, "SAME"),
+            (12, 12, 4, 8, 3, 2, "SAME"), (3, 3, 96, 12, 1, 1, "SAME")]:
+        b.conv(h, w, cin, cout, k, s, pad, hybrid=True)
+    out["f32_hybrid"] = b.model("f32_hybrid")
+    b = _FloatBank(seed + 13)
+    for h, w, c, k, s, pad, mult in [
+            (20, 20, 16, 3, 1, "SAME", 1), (12, 12, 64, 3, 1, "SAME", 1),
+            (16, 16, 32, 3, 2, "SAME", 1), (20, 10, 8, 5, 1, "SAME", 1),
+            (16, 16, 12, 3, 1, "VALID", 1), (32, 32, 1, 3, 2, "SAME", 8),
+            (8, 8, 20, 4, 2, "SAME", 1), (4, 4, 128, 3, 1, "SAME", 1),
+            (12, 6, 16, 3, 1, "SAME", 2), (6, 6, 96, 3, 2, "SAME", 1)]:
+        b.dw(h, w, c, k, s, pad, mult)
+    out["f32_dw"] = b.model("f32_dw")
+    b = _FloatBank(seed + 12)
+    for k, n, bt in [(640, 128, 1), (128, 128, 1), (128, 8, 1), (64, 12, 1), (1000, 10, 1),
+                     (33, 17, 1), (96, 40, 2), (16, 640, 1), (1, 16, 1), (2, 3, 4)]:
+        b.fc(k, n, bt)
+    for op, h, w, c, k, s, pad in [
+            ("AVERAGE_POOL_2D", 8, 8, 64, 8, 8, "VALID"), ("AVERAGE_POOL_2D", 25, 5, 64, 5, 5,
+                                                           "VALID"),
+            ("AVERAGE_POOL_2D", 12, 12, 16, 3, 2, "SAME"), ("MAX_POOL_2D", 12, 12, 16, 2, 2,
+                                                            "VALID"),
+            ("MAX_POOL_2D", 9, 9, 8, 3, 2, "SAME"), ("AVERAGE_POOL_2D", 6, 6, 32, 3, 1,
+                                                     "VALID")]:
+        b.pool(op, h, w, c, k, s, pad)
+    for op, shape, shape2 in [
+            ("ADD", (1, 16, 16, 16), None), ("ADD", (1, 8, 8, 64), None), ("ADD", (1, 100), None),
+            ("MUL", (1, 10, 10, 8), None), ("ADD", (1, 8, 8, 32), (1, 1, 1, 32)),
+            ("SUB", (4, 25), None)]:
+        b.binary(op, shape, shape2)
+    for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
+        b.softmax(rows, depth)
+    out["f32_misc"] = b.model("f32_misc")
+    return out
+
+
 def banks(seed: int = 0) -> dict[str, Model]:
     """Single-op configurations of varied shapes (and one in-place chain), a few firmware
     builds in all."""
@@ -364,10 +490,13 @@ def fit(samples: list[Sample]) -> dict[str, dict[str, float]]:
     for s in samples:
         by.setdefault(s.variant, []).append(s)
     out = {v: fit_variant(ss) for v, ss in sorted(by.items())}
-    # Per-op models over all of an op's kernels, for variants a model meets unfitted.
+    # Per-op models over all of an op's int8 kernels, for int8 variants a model meets
+    # unfitted (the estimate uses them for int8 nodes only: float32 kernels cost several
+    # times more instructions per MAC).
     by_op: dict[str, list[Sample]] = {}
     for s in samples:
-        by_op.setdefault(s.op, []).append(s)
+        if s.dtype == "int8":
+            by_op.setdefault(s.op, []).append(s)
     for op, ss in sorted(by_op.items()):
         if op not in out:
             out[op] = fit_variant(ss)

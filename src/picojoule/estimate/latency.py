@@ -118,9 +118,9 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
 
 
 def _fitted_dtype(node: Node) -> bool:
-    """Whether ``node`` works on int8 data, the only kind the fitted kernels handle: an op's
-    fit over its int8 kernels stands in for another int8 kernel of it, not for a float32
-    or int16 one (those cost several times more instructions per MAC)."""
+    """Whether ``node`` works on int8 data: an op's fit over its int8 kernels (see
+    :func:`picojoule.estimate.fit.fit`) stands in for another int8 kernel of it, not for a
+    float32 or int16 one (those cost several times more instructions per MAC)."""
     return bool(node.inputs) and node.inputs[0] is not None and node.inputs[0].dtype == "int8"
 
 
