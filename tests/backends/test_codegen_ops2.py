@@ -1,8 +1,8 @@
 """Generated C kernels of the second op family against TFLM on random single-op models.
 
 int16x8 ADD/SUB, LEAKY_RELU, QUANTIZE (integer requantization), CONV_2D and TRANSPOSE_CONV,
-int8 SUB / LEAKY_RELU / TRANSPOSE_CONV, SOFTMAX int8 -> int16, PAD, STRIDED_SLICE,
-CONCATENATION, TRANSPOSE, SVDF (with its state carried across runs) and float32 kernels.
+int8 SUB / LEAKY_RELU / TRANSPOSE_CONV, SOFTMAX int8 -> int16 and int16 -> int16, PAD,
+STRIDED_SLICE, CONCATENATION, TRANSPOSE, SVDF (with its state carried across runs) and float32 kernels.
 Configurations come from fixed seeds. Expected values come from TFLM (opkit.run_oracle),
 never from picojoule. Every model runs on the host; each test also runs its models on the
 emulated Cortex-M4 (one firmware start per model, all feeds in one run) when the ARM
@@ -98,6 +98,28 @@ def test_softmax_int8_to_int16(beta: float, scale: float) -> None:
     x = tensor("x", (2, 10), "int8", q(scale, 3))
     y = tensor("y", (2, 10), "int16", q(1 / 65536, -32768))
     _check(single_op_model("SOFTMAX", [x], [y], attrs=dict(beta=beta), version=2))
+
+
+
+@pytest.mark.parametrize("shape,beta,scale", [((2, 10), 1.0, 1e-3), ((3, 37), 0.5, 5e-4),
+                                              ((1, 12), 1.0, 3e-3), ((4, 2, 5), 2.0, 2e-4)])
+def test_softmax_int16(shape: tuple, beta: float, scale: float) -> None:
+    # TFLM's SoftmaxInt16: zero points 0, output scale 1/32768. Scale 3e-3 spans +-98 in
+    # the input, so most differences fall off the exponential table's [-10, 0] range.
+    x = tensor("x", shape, "int16", q(scale, 0))
+    y = tensor("y", shape, "int16", q(1 / 32768, 0))
+    _check(single_op_model("SOFTMAX", [x], [y], attrs=dict(beta=beta), version=3))
+
+
+def test_int64_array_holds_int64_min() -> None:
+    # -9223372036854775808LL is not a C literal (9223372036854775808 does not fit a long
+    # long); a saturated int64 bias must still compile.
+    from picojoule.backends.c.generator import Context
+
+    ctx = Context("t", None, False)
+    ctx.array("b", "int64_t", np.array([np.iinfo(np.int64).min, 5], np.int64))
+    text = "".join(ctx.decls)
+    assert "(-9223372036854775807LL - 1), 5LL" in text and "-9223372036854775808" not in text
 
 
 # --------------------------------------------------------------------------- data movement

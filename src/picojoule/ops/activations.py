@@ -432,8 +432,10 @@ def _softmax_int8(node: Node, x: Value, y: Value, beta: float):
     return run
 
 
-def _softmax_int16(node: Node, x: Value, y: Value, beta: float):
-    """TFLM ``SoftmaxInt16``: exp and 1/(1+x) interpolation tables over int16."""
+def softmax_int16_constants(node: Node, x: Value, y: Value, beta: float
+                            ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(exp table, 1/(1+x) table, input multiplier, shift) of TFLM's ``SoftmaxInt16``
+    (the tables: 513 int16 interpolation points each)."""
     if x.quant.zp0 != 0 or y.quant.zp0 != 0:
         raise unsupported(node, "int16 softmax with nonzero zero points")
     if abs(float(y.quant.scale0) - 1 / 32768) > 0.001 / 32768:
@@ -446,6 +448,12 @@ def _softmax_int16(node: Node, x: Value, y: Value, beta: float):
                                    float(F32(2.0) / F32(rng)), 0)
     multiplier, shift = quantize_multiplier(
         float(x.quant.scale0) * float(F32(beta)) / (10.0 / 65535.0))
+    return exp_lut, recip_lut, int(multiplier), int(shift)
+
+
+def _softmax_int16(node: Node, x: Value, y: Value, beta: float):
+    """TFLM ``SoftmaxInt16``: exp and 1/(1+x) interpolation tables over int16."""
+    exp_lut, recip_lut, multiplier, shift = softmax_int16_constants(node, x, y, beta)
     depth = x.shape[-1] if x.shape else 1
 
     def run(inputs: Sequence[np.ndarray | None]) -> list[np.ndarray]:

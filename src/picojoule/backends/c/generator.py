@@ -122,8 +122,9 @@ class Context:
                 flat.astype(np.int64).astype(str).tolist()
             if ctype == "int32_t":
                 items = [_c_int32(int(s)) for s in items]
-            elif ctype == "int64_t":
-                items = [s + "LL" for s in items]
+            elif ctype == "int64_t":  # INT64_MIN has no literal: -(2^63 - 1) - 1
+                items = [s + "LL" if s != str(-(1 << 63)) else "(-9223372036854775807LL - 1)"
+                         for s in items]
         lines = [", ".join(items[i:i + 24]) for i in range(0, len(items), 24)]
         body = ",\n    ".join(lines) if lines else "0"
         self.decls.append(f"static const {ctype} {ident}[{max(len(items), 1)}] PJ_ALIGNED4 = {{\n"

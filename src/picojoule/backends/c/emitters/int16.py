@@ -1,5 +1,6 @@
 """int16x8 (and the remaining int8) integer emitters: ADD/SUB, LEAKY_RELU, requantizing
-QUANTIZE, 16x8 CONV_2D, TRANSPOSE_CONV (16x8 and int8), SOFTMAX int8 -> int16.
+QUANTIZE, 16x8 CONV_2D, TRANSPOSE_CONV (16x8 and int8), SOFTMAX int8 -> int16 and
+int16 -> int16.
 
 Every constant follows the numpy reference kernels in ``picojoule.ops`` (themselves
 bit-exact with TFLM): multipliers in double, TFLM's 16x8 convolutions without input or
@@ -336,6 +337,26 @@ def emit_softmax_s8_s16(ctx: Context, node: Node) -> Emitted:
     p = ctx.params("pj_softmax16_params", dict(
         rows=x.size // depth, depth=depth, exp_table=ctx.array("exp", "int32_t", table)))
     return Emitted(f"pj_softmax_s8_s16(&{p}, {{in0}}, {{out0}});", sources=("pj_softmax16.c",))
+
+
+@emitter("SOFTMAX", when=lambda n: _dt(n) == "int16")
+def emit_softmax_s16(ctx: Context, node: Node) -> Emitted:
+    from picojoule.ops.activations import softmax_int16_constants
+
+    x, y = node.inputs[0], node.outputs[0]
+    _require_quant(node, x, y)
+    if y.dtype != "int16":
+        raise unsupported(node, f"int16 input with {y.dtype} output")
+    depth = x.shape[-1] if x.shape else 1
+    if depth > 65536:
+        raise unsupported(node, f"a softmax over {depth} values (the int32 sum could wrap)")
+    exp_lut, recip_lut, mult, shift = softmax_int16_constants(
+        node, x, y, float(node.attrs.get("beta", 0.0)))  # the reference kernel's default
+    p = ctx.params("pj_softmax_s16_params", dict(
+        rows=x.size // depth, depth=depth, multiplier=mult, shift=shift,
+        exp_lut=ctx.array("explut", "int16_t", exp_lut),
+        recip_lut=ctx.array("reciplut", "int16_t", recip_lut)))
+    return Emitted(f"pj_softmax_s16(&{p}, {{in0}}, {{out0}});", sources=("pj_softmax16.c",))
 
 
 # --------------------------------------------------------------------------- float <-> int16

@@ -175,6 +175,15 @@ typedef struct {
 
 void pj_softmax_s8_s16(const pj_softmax16_params *p, const int8_t *in, int16_t *out);
 
+typedef struct {
+    int32_t rows, depth;
+    int32_t multiplier, shift;  /* input scale x beta / (10 / 65535) */
+    const int16_t *exp_lut;     /* 513 points: exp over [-10, 0] */
+    const int16_t *recip_lut;   /* 513 points: 1 / (1 + x) over [0, 1] */
+} pj_softmax_s16_params;
+
+void pj_softmax_s16(const pj_softmax_s16_params *p, const int16_t *in, int16_t *out);
+
 /* ---- SVDF (int8 input and weights_feature; int8 or int16 state and weights_time) ------ */
 typedef struct {
     int32_t batches, inputs, filters, memory, rank, units;
