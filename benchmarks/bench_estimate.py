@@ -2,11 +2,12 @@
 
 1. Latency model vs measurement: per emulated core (Cortex-M4 mps2-an386, Cortex-M7
    mps2-an500, Cortex-M55 mps3-an547 when the QEMU backend has it), fit the kernel cost
-   models on single-op banks (int8, float32, hybrid) + int8 KWS + AD only, then predict the
-   instructions of models the fit never saw (int8 VWW, IC, person_detect, micro_speech, the
-   demo; the four float32 MLPerf Tiny models and hello_world_float) and compare with the
-   measured count of one inference of the unprofiled firmware. Bar: every ratio within
-   1 +- 0.10.
+   models on single-op banks (int8, int16x8, float32, hybrid) + int8 KWS + AD only, then
+   predict the instructions of models the fit never saw (int8 VWW, IC, person_detect,
+   micro_speech, the demo; the four float32 MLPerf Tiny models and hello_world_float; int16x8
+   versions of the four made by picojoule's quantizer from the float32 ones with 8 seeded
+   N(0, 1) calibration inputs) and compare with the measured count of one inference of the
+   unprofiled firmware. Bar: every ratio within 1 +- 0.10.
 2. Power model vs published energy: for every [[published]] MLPerf Tiny energy run in the
    catalogue (scripts/mlperf_tiny_runs.py, rounds v0.5-v1.3), the power model is refitted
    without the run's system (picojoule.estimate.power.leave_one_system_out; a datasheet
@@ -19,8 +20,8 @@
 3. End to end: picojoule's estimate for its own generated code on the STM32L4R5 at 120 MHz
    beside the published X-CUBE-AI, TFLM and microTVM figures, with the ratios (no bar);
    3b: the same on the H7A3, U575 and U385 against the newest X-CUBE-AI run;
-   3c: the float32 MLPerf Tiny models through ``estimate`` (the target file's fit) against
-   the emulated Cortex-M4's count.
+   3c: the float32 and int16x8 MLPerf Tiny models through ``estimate`` (the target file's
+   fit) against the emulated Cortex-M4's count.
 
 Exits non-zero when bar 1 or 2 is missed.
 
@@ -59,24 +60,46 @@ LATENCY_TOL, ENERGY_TOL = 0.10, 0.20
 E2E_SYSTEMS = ("v1.2, STMicroelectronics", "v0.5, reference", "microtvm_cmsis_nn")
 
 
+#: int16x8 held-out models: quantized here from these float32 models.
+HELD_OUT_INT16 = ("kws_f32", "ad_f32", "vww_f32", "ic_f32")
+
+
+def held_out_models() -> dict:
+    """The held-out models by name (int16x8 ones quantized from the float32 ones)."""
+    import numpy as np
+
+    from picojoule.importers.tflite import load
+    from picojoule.quantize import quantize_model
+
+    out = {name: load(path) for name, path in HELD_OUT.items()}
+    for name in HELD_OUT_INT16:
+        fm = out[name]
+        rng = np.random.default_rng(0)
+        shape = fm.main.inputs[0].shape
+        cal = [rng.standard_normal(shape).astype(np.float32) for _ in range(8)]
+        out[name.replace("_f32", "_i16")] = quantize_model(fm, cal, scheme="int16x8",
+                                                           int_io=True, progress=False)[0]
+    return out
+
+
 def bar_latency(classes: list[str]) -> tuple[int, int]:
     from picojoule.estimate import fit as F
     from picojoule.importers.tflite import load
 
     ok = n = 0
-    print("== 1. latency model vs emulated instructions (fit: int8/float32 banks + int8 KWS "
-          "+ AD; held-out models below)")
+    held_out = held_out_models()
+    print("== 1. latency model vs emulated instructions (fit: int8/int16x8/float32 banks + "
+          "int8 KWS + AD; held-out models below)")
     print(f"{'core':11} {'model':14} {'measured':>11} {'predicted':>11} {'ratio':>6}")
     for cls in classes:
         t0 = time.time()
         samples = []
-        for name, m in {**F.banks(), **F.float_banks()}.items():
+        for name, m in {**F.banks(), **F.float_banks(), **F.int16_banks()}.items():
             samples += F.measure(m, cls, name)[0]
         for name, rel in TRAIN.items():
             samples += F.measure(load(SHARED / rel), cls, name)[0]
         coefs = F.fit(samples)
-        for name, path in HELD_OUT.items():
-            m = load(path)
+        for name, m in held_out.items():
             meas = F.measure_total(m, cls)
             pred = F.predict_model(coefs, m, cls)
             r = pred / meas
@@ -254,24 +277,26 @@ def other_chips() -> None:
 
 
 def outside_the_fit(classes: list[str]) -> None:
-    """Float32 models through ``estimate`` with the target file's fit (no bar)."""
+    """Float32 and int16x8 models through ``estimate`` with the target file's fit (no bar)."""
     from picojoule.estimate import estimate
     from picojoule.estimate import fit as F
-    from picojoule.importers.tflite import load
 
     if "cortex-m4" not in classes:
         return
-    print("\n== 3c. float32 MLPerf Tiny models (no bar): `estimate` on the STM32L4R5 (its "
-          "file's Cortex-M4 fit, which never saw them)\n    vs the emulated Cortex-M4's "
-          "instructions")
+    print("\n== 3c. float32 and int16x8 MLPerf Tiny models (no bar): `estimate` on the "
+          "STM32L4R5 (its file's Cortex-M4 fit,\n    which never saw them) vs the emulated "
+          "Cortex-M4's instructions")
     print(f"{'model':28} {'measured':>11} {'estimated':>11} {'ratio':>6}  method")
-    for stem in ("kws_dscnn_float32", "ad_toycar_fcae_float32", "vww_mobilenetv1_96_float32",
-                 "ic_resnet8_float32"):
-        path = SHARED / "mlperf_tiny" / f"{stem}.tflite"
-        meas = F.measure_total(load(str(path)), "cortex-m4")
-        r = estimate(path, "stm32l4r5")
-        print(f"{stem:28} {meas:>11,} {r['instructions']:>11,} "
-              f"{r['instructions'] / meas:>6.3f}  {r['method']}")
+    models = held_out_models()
+    for name in HELD_OUT_INT16:
+        for key in (name, name.replace("_f32", "_i16")):
+            m = models[key]
+            meas = F.measure_total(m, "cortex-m4")
+            r = estimate(m, "stm32l4r5")
+            label = (HELD_OUT[key].stem if key in HELD_OUT
+                     else HELD_OUT[name].stem.replace("float32", "int16x8"))
+            print(f"{label:28} {meas:>11,} {r['instructions']:>11,} "
+                  f"{r['instructions'] / meas:>6.3f}  {r['method']}")
 
 
 def main() -> int:

@@ -6,8 +6,9 @@ mps2-an500, Cortex-M55 on mps3-an547 when the QEMU backend has it, and the porta
 kernels on mps2-an386), the script
 
 1. compiles single-op "banks" (one graph of many independent nodes of varied shapes, see
-   ``picojoule.estimate.fit.banks`` for the int8 kernels and ``float_banks`` for the float32
-   and hybrid ones) and the training models (MLPerf Tiny int8 KWS and AD) with
+   ``picojoule.estimate.fit.banks`` for the int8 kernels, ``float_banks`` for the float32
+   and hybrid ones, ``int16_banks`` for the int16x8 ones) and the training models (MLPerf
+   Tiny int8 KWS and AD) with
    per-node profiling, runs each once under ``qemu-system-arm -icount shift=0`` and reads
    every node's instruction count;
 2. fits, per C kernel variant, instructions = sum(coef * work count) by non-negative least
@@ -17,7 +18,7 @@ kernels on mps2-an386), the script
    source, the flash line size for wait-state stalls, and where it all came from.
 
 The held-out models (int8 VWW, IC, person_detect, micro_speech, the demo; all four float32
-MLPerf Tiny models and hello_world_float) are never used here;
+MLPerf Tiny models and hello_world_float; int16x8 versions of the four) are never used here;
 ``benchmarks/bench_estimate.py`` checks the prediction on them.
 
     python scripts/fit_latency.py [--classes cortex-m4,cortex-m7] [--dry-run]
@@ -107,7 +108,7 @@ def measure_class(core_class: str, verbose: bool = True) -> list:
     from picojoule.importers.tflite import load
 
     samples = []
-    for name, model in {**F.banks(), **F.float_banks()}.items():
+    for name, model in {**F.banks(), **F.float_banks(), **F.int16_banks()}.items():
         samples += F.measure(model, core_class, f"bank:{name}")[0]
     for name, rel in TRAIN.items():
         samples += F.measure(load(SHARED / rel), core_class, name)[0]
@@ -179,10 +180,10 @@ def main() -> int:
         fits[cls] = F.fit(samples)
         machine = F.MACHINE_OF_CLASS[cls]
         provenance[cls] = (
-            f"measured: scripts/fit_latency.py on {stamp}: {len(samples)} nodes (int8, float32 "
-            f"and hybrid single-op banks + MLPerf Tiny int8 KWS and AD) compiled by {gcc_v} "
-            f"-O2 and run on {qemu_v} -M {machine} -icount shift=0 (instructions); NNLS fit "
-            "per C kernel")
+            f"measured: scripts/fit_latency.py on {stamp}: {len(samples)} nodes (int8, int16x8, "
+            f"float32 and hybrid single-op banks + MLPerf Tiny int8 KWS and AD) compiled by "
+            f"{gcc_v} -O2 and run on {qemu_v} -M {machine} -icount shift=0 (instructions); NNLS "
+            "fit per C kernel")
     # Cortex-M55 without its board: the M4 instruction model stands in (flagged).
     if "cortex-m55" not in fits and "cortex-m4" in fits:
         fits["cortex-m55"] = fits["cortex-m4"]

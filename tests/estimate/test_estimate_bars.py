@@ -71,15 +71,18 @@ def test_fit_then_predict_unseen_fc_on_m4() -> None:
     assert abs(predicted / measured - 1) <= 0.10, (predicted, measured)
 
 
-def test_float_banks_cover_every_float_kernel() -> None:
-    # Every float32 kernel the estimate prices with its own fit is measured by a bank, on
-    # the generator's own choice of kernel for each bank node.
-    from picojoule.estimate.features import FLOAT_KERNELS
+@pytest.mark.parametrize("banks,kind", [("float_banks", "FLOAT_KERNELS"),
+                                        ("int16_banks", "INT16_KERNELS")])
+def test_banks_cover_every_float_and_int16_kernel(banks: str, kind: str) -> None:
+    # Every float32 / int16x8 kernel the fit is meant to cover is measured by a bank, on
+    # the generator's own choice of kernel for each bank node, on every core class.
+    from picojoule.estimate import features as feats
 
-    seen = set()
-    for m in F.float_banks().values():
-        seen |= {name for name, _ in kernel_names(m, "cortex-m4").values()}
-    assert seen == set(FLOAT_KERNELS)
+    for core in ("cortex-m4", "cortex-m55"):
+        seen = set()
+        for m in getattr(F, banks)().values():
+            seen |= {name for name, _ in kernel_names(m, core).values()}
+        assert seen == set(getattr(feats, kind)), core
 
 
 @pytest.mark.skipif(F.available_classes() == [], reason="ARM toolchain or QEMU missing")

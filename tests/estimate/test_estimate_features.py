@@ -160,3 +160,19 @@ def test_op_fit_for_unfitted_kernels_uses_int8_samples_only() -> None:
     c = F.fit(samples)
     assert c["kf"]["macs"] == pytest.approx(6.0, rel=1e-3)
     assert c["CONV_2D"]["macs"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_int16_fc_runs_as_a_1x1_convolution() -> None:
+    # pj_conv_s16 on a 2-batch 5 -> 3 FULLY_CONNECTED: 6 outputs, each one ky, one kx and one
+    # tap iteration over 5 channels (30 multiply-adds); int64 bias: the 64-bit ("wide")
+    # requantization, int32 bias (the parameter block's wide = 0): TFLM's 32-bit one.
+    x = Value("x", (2, 5), "int16", quant=_q(0.001))
+    wt = Value("w", (3, 5), "int8", quant=_q(0.01), data=np.ones((3, 5), np.int8))
+    fc = Node("FULLY_CONNECTED", [x, wt, None], [Value("y", (2, 3), "int16", quant=_q(0.1))],
+              {"fused_activation_function": "NONE"})
+    variant, f = features(fc, ("pj_conv_s16", {"wide": 1}))
+    assert variant == "pj_conv_s16"
+    assert f == {"ky_iters": 6.0, "kx_iters": 6.0, "tap_calls": 6.0, "macs": 30.0,
+                 "outputs_wide": 6.0, "outputs_narrow": 0.0, "pixels": 2.0, "one": 1.0}
+    g = features(fc, ("pj_conv_s16", {"wide": 0}))[1]
+    assert g["outputs_narrow"] == 6 and g["outputs_wide"] == 0

@@ -154,7 +154,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         if unknown:
             warnings.append(f"no fitted kernel model for {', '.join(unknown)}: estimated as "
                             "4 instructions per MAC + 30 per output (rough; picojoule's "
-                            "latency fit covers its int8 and float32 kernels)")
+                            "latency fit covers its int8, int16x8 and float32 kernels)")
         fpu = sorted({c.kernel for c in costs if c.modelled and c.kernel in FLOAT_KERNELS})
         if fpu:
             warnings.append(f"float kernel(s) {', '.join(fpu)}: their instruction counts are "

@@ -544,11 +544,12 @@ def _fc_mve(node: Node, info: dict) -> dict[str, float]:
             "pairs": float(pairs), "one": 1.0}
 
 
-def _float_window(node: Node, kh: int, kw: int, cout: int) -> dict[str, float]:
-    """Loop counts of the float32 window kernels (pj_conv_f32, pj_conv_hybrid,
-    pj_dwconv_f32): per output the ``ky`` loop over every window row, the ``kx`` loop over
-    every column of an in-image row, the tap body (bounds check, pointers) per in-image tap;
-    the output store with bias and clamp."""
+def _direct_window(node: Node, kh: int, kw: int, cout: int) -> dict[str, float]:
+    """Loop counts of the direct (no im2col) window kernels: float32 pj_conv_f32,
+    pj_conv_hybrid, pj_dwconv_f32 and int16x8 pj_conv_s16, pj_dwconv_s16. Per output the
+    ``ky`` loop over every window row, the ``kx`` loop over every column of an in-image row,
+    the tap body (bounds check, pointers) per in-image tap; the output store with bias,
+    requantization or rescale, and clamp."""
     x = node.inputs[0]
     n, h, wd = x.shape[0], x.shape[1], x.shape[2]
     win = _window(node, (kh, kw))
@@ -564,7 +565,7 @@ def _float_window(node: Node, kh: int, kw: int, cout: int) -> dict[str, float]:
 def _conv_f32(node: Node, info: dict) -> dict[str, float]:
     """pj_conv_f32: float multiply-adds over in_c per in-image tap (``macs``)."""
     cout, kh, kw, cin = node.inputs[1].shape
-    f = _float_window(node, kh, kw, cout)
+    f = _direct_window(node, kh, kw, cout)
     f["macs"] = f["tap_calls"] * cin
     return f
 
@@ -574,7 +575,7 @@ def _conv_hybrid(node: Node, info: dict) -> dict[str, float]:
     (``plane``: elements, each rounded in double precision), then int8 x int8 multiply-adds
     per in-image tap (``imacs``) and a float rescale per output."""
     cout, kh, kw, cin = node.inputs[1].shape
-    f = _float_window(node, kh, kw, cout)
+    f = _direct_window(node, kh, kw, cout)
     f["imacs"] = f["tap_calls"] * cin
     f["plane"] = float(node.inputs[0].size)
     return f
@@ -584,7 +585,31 @@ def _dwconv_f32(node: Node, info: dict) -> dict[str, float]:
     """pj_dwconv_f32: one float multiply-add per in-image tap and output channel (the tap
     body is the multiply-add, ``tap_calls``); a division by the depth multiplier per output."""
     _, kh, kw, cout = node.inputs[1].shape
-    return _float_window(node, kh, kw, cout)
+    return _direct_window(node, kh, kw, cout)
+
+
+def _wide_split(f: dict[str, float], info: dict) -> dict[str, float]:
+    """Outputs split by the int16x8 requantization: 64-bit ("wide", int64 bias) or TFLM's
+    32-bit double rounding (int32 bias)."""
+    out = f.pop("outputs")
+    wide = bool(info.get("wide", 1))
+    f["outputs_wide"] = out if wide else 0.0
+    f["outputs_narrow"] = 0.0 if wide else out
+    return f
+
+
+def _conv_s16(node: Node, info: dict) -> dict[str, float]:
+    """pj_conv_s16: pj_conv_f32's loops on int16 x int8 (the generator runs an int16x8
+    FULLY_CONNECTED through it too, as a 1x1 convolution over the batches)."""
+    if node.op != "FULLY_CONNECTED":
+        return _wide_split(_conv_f32(node, info), info)
+    x, wt = node.inputs[0], node.inputs[1]
+    depth = int(wt.shape[-1])
+    batches = int(x.size) // depth
+    outs = float(batches * int(np.prod(wt.shape[:-1])))
+    return _wide_split({"ky_iters": outs, "kx_iters": outs, "tap_calls": outs,
+                        "macs": outs * depth, "outputs": outs, "pixels": float(batches),
+                        "one": 1.0}, info)
 
 
 def _fc_f32(node: Node, info: dict) -> dict[str, float]:
@@ -596,9 +621,9 @@ def _fc_f32(node: Node, info: dict) -> dict[str, float]:
     return {"macs": outs * depth, "outputs": outs, "rows": float(batches), "one": 1.0}
 
 
-def _pool_f32(node: Node, info: dict) -> dict[str, float]:
-    """pj_pool_f32: per output the window's in-image taps (max or add), an average's
-    float division; per output pixel the window bounds."""
+def _pool_direct(node: Node, info: dict) -> dict[str, float]:
+    """pj_pool_f32 and pj_pool_int (int8/int16): per output the window's in-image taps (max
+    or add), an average's division; per output pixel the window bounds."""
     win, window = _pool_window(node)
     n, c = node.inputs[0].shape[0], node.inputs[0].shape[3]
     pix = n * win.oh * win.ow
@@ -607,17 +632,18 @@ def _pool_f32(node: Node, info: dict) -> dict[str, float]:
             "one": 1.0}
 
 
-def _elementwise_f32(node: Node, info: dict) -> dict[str, float]:
-    """pj_binary_f32: per output the broadcast offsets, the op and the clamp; per innermost
-    row the loop setup."""
+def _elementwise(node: Node, info: dict) -> dict[str, float]:
+    """pj_binary_f32, pj_addsub_s16, pj_mul_s16: per output the broadcast offsets, the op
+    (and requantization) and the clamp; per innermost row the loop setup."""
     y = node.outputs[0]
     inner = int(y.shape[-1]) if y.shape else 1
     return {"outputs": float(y.size), "rows": float(y.size // max(inner, 1)), "one": 1.0}
 
 
-def _softmax_f32(node: Node, info: dict) -> dict[str, float]:
-    """pj_softmax_f32: per element a max, a double-precision exponential (a 17-term series
-    and the 2^k scaling loop, which depends on the data) and a division; per row setup."""
+def _softmax_rows(node: Node, info: dict) -> dict[str, float]:
+    """pj_softmax_f32 (per element a max, a double-precision exponential: a 17-term series
+    and a 2^k scaling loop that depends on the data, a division) and pj_softmax_s16 (per
+    element a max, a rescale, two table interpolations); per row setup."""
     y = node.outputs[0]
     depth = int(y.shape[-1]) if y.shape else 1
     return {"outputs": float(y.size), "rows": float(y.size // max(depth, 1)), "one": 1.0}
@@ -636,15 +662,24 @@ KERNEL_FEATURES = {
     "pj_conv_hybrid": _conv_hybrid,
     "pj_dwconv_f32": _dwconv_f32,
     "pj_fc_f32": _fc_f32,
-    "pj_pool_f32": _pool_f32,
-    "pj_binary_f32": _elementwise_f32,
-    "pj_softmax_f32": _softmax_f32,
+    "pj_pool_f32": _pool_direct,
+    "pj_binary_f32": _elementwise,
+    "pj_softmax_f32": _softmax_rows,
+    "pj_conv_s16": _conv_s16,
+    "pj_dwconv_s16": lambda node, info: _wide_split(_dwconv_f32(node, info), info),
+    "pj_pool_int": _pool_direct,
+    "pj_addsub_s16": _elementwise,
+    "pj_mul_s16": _elementwise,
+    "pj_softmax_s16": _softmax_rows,
 }
 
 
 #: picojoule's float32 kernels (the hybrid convolution too: float rescale, double rounding).
 FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_conv_hybrid", "pj_dwconv_f32", "pj_fc_f32",
                            "pj_pool_f32", "pj_binary_f32", "pj_softmax_f32"})
+#: picojoule's int16x8 kernels with their own fit (pj_pool_int also runs int8 max pooling).
+INT16_KERNELS = frozenset({"pj_conv_s16", "pj_dwconv_s16", "pj_pool_int", "pj_addsub_s16",
+                           "pj_mul_s16", "pj_softmax_s16"})
 
 
 def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[str, float]]:

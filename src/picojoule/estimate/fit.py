@@ -321,20 +321,139 @@ class _FloatBank(_Bank):
         self._add("SOFTMAX", [x], [self._out((rows, depth))], {"beta": 1.0})
 
 
+class _Int16Bank(_Bank):
+    """Builds one graph of independent int16x8 nodes (int16 activations with zero point 0,
+    int8 symmetric weights, int64 bias; int32 bias for the "narrow" requantization)."""
+
+    def _io(self, shape, scale=0.002, zp=None) -> Value:
+        self.n += 1
+        v = Value(f"x{self.n}", tuple(shape), "int16", quant=_q(scale, 0))
+        self.g.inputs.append(v)
+        return v
+
+    def _out(self, shape, scale=0.004, zp=None) -> Value:
+        self.n += 1
+        v = Value(f"y{self.n}", tuple(shape), "int16", quant=_q(scale, 0))
+        self.g.outputs.append(v)
+        return v
+
+    def _wb(self, shape, cout, axis, narrow=False) -> tuple[Value, Value]:
+        ws = self.rng.uniform(0.005, 0.02, cout).astype(np.float32)
+        wt = self._const(self.rng.integers(-127, 128, shape).astype(np.int8), "int8",
+                         _q(ws, np.zeros(cout), axis))
+        bt = (np.int32, "int32") if narrow else (np.int64, "int64")
+        b = self._const(self.rng.integers(-5000, 5000, cout).astype(bt[0]), bt[1],
+                        _q(0.002 * ws, np.zeros(cout), 0))
+        return wt, b
+
+    def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", narrow=False) -> None:
+        kh, kw = (k, k) if isinstance(k, int) else k
+        x = self._io((1, h, w, cin))
+        wt, b = self._wb((cout, kh, kw, cin), cout, 0, narrow)
+        y = self._out((1, _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad), cout), scale=0.05)
+        self._add("CONV_2D", [x, wt, b], [y], {
+            "padding": pad, "stride_h": s, "stride_w": s, "dilation_h_factor": 1,
+            "dilation_w_factor": 1, "fused_activation_function": act})
+
+    def dw(self, h, w, c, k=3, s=1, pad="SAME", mult=1) -> None:
+        kh, kw = (k, k) if isinstance(k, int) else k
+        x = self._io((1, h, w, c))
+        wt, b = self._wb((1, kh, kw, c * mult), c * mult, 3)
+        y = self._out((1, _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad), c * mult))
+        self._add("DEPTHWISE_CONV_2D", [x, wt, b], [y],
+                  {"padding": pad, "stride_h": s, "stride_w": s, "depth_multiplier": mult,
+                   "dilation_h_factor": 1, "dilation_w_factor": 1,
+                   "fused_activation_function": "RELU6"})
+
+    def fc(self, k, n, batches=1, narrow=False) -> None:
+        x = self._io((batches, k))
+        wt, b = self._wb((n, k), n, 0, narrow)
+        self._add("FULLY_CONNECTED", [x, wt, b], [self._out((batches, n), scale=0.05)],
+                  {"fused_activation_function": "NONE", "keep_num_dims": False,
+                   "weights_format": 0})
+
+    def pool(self, op, h, w, c, k, s, pad="VALID") -> None:
+        x = self._io((1, h, w, c), scale=0.003)
+        y = self._out((1, _out_hw(h, k, s, pad), _out_hw(w, k, s, pad), c), scale=0.003)
+        self._add(op, [x], [y], {"filter_height": k, "filter_width": k, "stride_h": s,
+                                 "stride_w": s, "padding": pad,
+                                 "fused_activation_function": "NONE"})
+
+    def binary(self, op, shape, shape2=None) -> None:
+        a, b = self._io(shape, scale=0.002), self._io(shape2 or shape, scale=0.003)
+        self._add(op, [a, b], [self._out(shape, scale=0.004)],
+                  {"fused_activation_function": "NONE"})
+
+    def softmax(self, rows, depth) -> None:
+        x = self._io((rows, depth), scale=0.0005)
+        self._add("SOFTMAX", [x], [self._out((rows, depth), scale=1 / 32768)], {"beta": 1.0})
+
+
+#: Shapes for the direct-loop kernels, the same for the float32 and int16x8 banks (their
+#: kernels share one loop structure): convolutions (h, w, in_c, out_c, k, stride, padding),
+#: depthwise (h, w, c, k, stride, padding, multiplier), fully connected (depth, units,
+#: batches), pooling, elementwise (op, shape, other operand's shape), softmax (rows, depth).
+_DIRECT_CONV = [
+    (16, 16, 8, 16, 1, 1, "SAME"), (8, 8, 64, 32, 1, 1, "SAME"), (24, 24, 3, 8, 3, 2, "SAME"),
+    (12, 12, 16, 16, 3, 1, "SAME"), (10, 10, 32, 24, 3, 2, "SAME"),
+    (20, 8, 1, 16, (5, 3), 1, "SAME"), (9, 9, 12, 10, 3, 1, "VALID"),
+    (4, 4, 128, 40, 1, 1, "SAME"), (14, 6, 5, 6, (3, 5), 2, "SAME"),
+    (1, 1, 64, 10, 1, 1, "SAME"), (16, 16, 10, 12, 2, 2, "VALID"), (30, 30, 4, 8, 1, 1, "SAME")]
+_DIRECT_DW = [
+    (20, 20, 16, 3, 1, "SAME", 1), (12, 12, 64, 3, 1, "SAME", 1), (16, 16, 32, 3, 2, "SAME", 1),
+    (20, 10, 8, 5, 1, "SAME", 1), (16, 16, 12, 3, 1, "VALID", 1), (32, 32, 1, 3, 2, "SAME", 8),
+    (8, 8, 20, 4, 2, "SAME", 1), (4, 4, 128, 3, 1, "SAME", 1), (12, 6, 16, 3, 1, "SAME", 2),
+    (6, 6, 96, 3, 2, "SAME", 1)]
+_DIRECT_FC = [(640, 128, 1), (128, 128, 1), (128, 8, 1), (64, 12, 1), (1000, 10, 1),
+              (33, 17, 1), (96, 40, 2), (16, 640, 1), (1, 16, 1), (2, 3, 4)]
+_DIRECT_POOL = [
+    ("AVERAGE_POOL_2D", 8, 8, 64, 8, 8, "VALID"), ("AVERAGE_POOL_2D", 25, 5, 64, 5, 5, "VALID"),
+    ("AVERAGE_POOL_2D", 12, 12, 16, 3, 2, "SAME"), ("MAX_POOL_2D", 12, 12, 16, 2, 2, "VALID"),
+    ("MAX_POOL_2D", 9, 9, 8, 3, 2, "SAME"), ("AVERAGE_POOL_2D", 6, 6, 32, 3, 1, "VALID")]
+_DIRECT_ELEMENTWISE = [
+    ("ADD", (1, 16, 16, 16), None), ("ADD", (1, 8, 8, 64), None), ("ADD", (1, 100), None),
+    ("MUL", (1, 10, 10, 8), None), ("ADD", (1, 8, 8, 32), (1, 1, 1, 32)), ("SUB", (4, 25), None)]
+_DIRECT_SOFTMAX = [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]
+
+
+def _direct_banks(bank, seed: int, prefix: str, narrow: bool) -> dict[str, Model]:
+    """The convolution, depthwise and other-op banks of the direct-loop kernels; ``narrow``:
+    a few int16x8 layers with int32 bias (the 32-bit requantization) too."""
+    b = bank(seed)
+    for cfg in _DIRECT_CONV:
+        b.conv(*cfg)
+    if narrow:
+        b.conv(8, 8, 16, 8, 1, 1, "SAME", narrow=True)
+        b.conv(6, 6, 4, 6, 3, 1, "SAME", narrow=True)
+    out = {f"{prefix}_conv": b.model(f"{prefix}_conv")}
+    b = bank(seed + 3)
+    for cfg in _DIRECT_DW:
+        b.dw(*cfg)
+    out[f"{prefix}_dw"] = b.model(f"{prefix}_dw")
+    b = bank(seed + 2)
+    for cfg in _DIRECT_FC:
+        b.fc(*cfg)
+    if narrow:
+        b.fc(256, 32, 1, narrow=True)
+    for cfg in _DIRECT_POOL:
+        b.pool(*cfg)
+    for cfg in _DIRECT_ELEMENTWISE:
+        b.binary(*cfg)
+    for cfg in _DIRECT_SOFTMAX:
+        b.softmax(*cfg)
+    out[f"{prefix}_misc"] = b.model(f"{prefix}_misc")
+    return out
+
+
+def int16_banks(seed: int = 0) -> dict[str, Model]:
+    """int16x8 single-op configurations (picojoule's 16x8 kernels)."""
+    return _direct_banks(_Int16Bank, seed + 20, "i16", narrow=True)
+
+
 def float_banks(seed: int = 0) -> dict[str, Model]:
     """float32 single-op configurations (picojoule's pj_*_f32 kernels and the hybrid
     convolution), kept in a few graphs small enough for the boards' RAM."""
-    out = {}
-    b = _FloatBank(seed + 10)
-    for h, w, cin, cout, k, s, pad in [
-            (16, 16, 8, 16, 1, 1, "SAME"), (8, 8, 64, 32, 1, 1, "SAME"),
-            (24, 24, 3, 8, 3, 2, "SAME"), (12, 12, 16, 16, 3, 1, "SAME"),
-            (10, 10, 32, 24, 3, 2, "SAME"), (20, 8, 1, 16, (5, 3), 1, "SAME"),
-            (9, 9, 12, 10, 3, 1, "VALID"), (4, 4, 128, 40, 1, 1, "SAME"),
-            (14, 6, 5, 6, (3, 5), 2, "SAME"), (1, 1, 64, 10, 1, 1, "SAME"),
-            (16, 16, 10, 12, 2, 2, "VALID"), (30, 30, 4, 8, 1, 1, "SAME")]:
-        b.conv(h, w, cin, cout, k, s, pad)
-    out["f32_conv"] = b.model("f32_conv")
+    out = _direct_banks(_FloatBank, seed + 10, "f32", narrow=False)
     b = _FloatBank(seed + 11)
     for h, w, cin, cout, k, s, pad in [
             (20, 8, 1, 16, (5, 3), 2, "SAME"), (12, 6, 32, 32, 1, 1, "SAME"),
@@ -345,35 +464,6 @@ def float_banks(seed: int = 0) -> dict[str, Model]:
             (12, 12, 4, 8, 3, 2, "SAME"), (3, 3, 96, 12, 1, 1, "SAME")]:
         b.conv(h, w, cin, cout, k, s, pad, hybrid=True)
     out["f32_hybrid"] = b.model("f32_hybrid")
-    b = _FloatBank(seed + 13)
-    for h, w, c, k, s, pad, mult in [
-            (20, 20, 16, 3, 1, "SAME", 1), (12, 12, 64, 3, 1, "SAME", 1),
-            (16, 16, 32, 3, 2, "SAME", 1), (20, 10, 8, 5, 1, "SAME", 1),
-            (16, 16, 12, 3, 1, "VALID", 1), (32, 32, 1, 3, 2, "SAME", 8),
-            (8, 8, 20, 4, 2, "SAME", 1), (4, 4, 128, 3, 1, "SAME", 1),
-            (12, 6, 16, 3, 1, "SAME", 2), (6, 6, 96, 3, 2, "SAME", 1)]:
-        b.dw(h, w, c, k, s, pad, mult)
-    out["f32_dw"] = b.model("f32_dw")
-    b = _FloatBank(seed + 12)
-    for k, n, bt in [(640, 128, 1), (128, 128, 1), (128, 8, 1), (64, 12, 1), (1000, 10, 1),
-                     (33, 17, 1), (96, 40, 2), (16, 640, 1), (1, 16, 1), (2, 3, 4)]:
-        b.fc(k, n, bt)
-    for op, h, w, c, k, s, pad in [
-            ("AVERAGE_POOL_2D", 8, 8, 64, 8, 8, "VALID"), ("AVERAGE_POOL_2D", 25, 5, 64, 5, 5,
-                                                           "VALID"),
-            ("AVERAGE_POOL_2D", 12, 12, 16, 3, 2, "SAME"), ("MAX_POOL_2D", 12, 12, 16, 2, 2,
-                                                            "VALID"),
-            ("MAX_POOL_2D", 9, 9, 8, 3, 2, "SAME"), ("AVERAGE_POOL_2D", 6, 6, 32, 3, 1,
-                                                     "VALID")]:
-        b.pool(op, h, w, c, k, s, pad)
-    for op, shape, shape2 in [
-            ("ADD", (1, 16, 16, 16), None), ("ADD", (1, 8, 8, 64), None), ("ADD", (1, 100), None),
-            ("MUL", (1, 10, 10, 8), None), ("ADD", (1, 8, 8, 32), (1, 1, 1, 32)),
-            ("SUB", (4, 25), None)]:
-        b.binary(op, shape, shape2)
-    for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
-        b.softmax(rows, depth)
-    out["f32_misc"] = b.model("f32_misc")
     return out
 
 
