@@ -82,12 +82,11 @@ def held_out_models() -> dict:
     return out
 
 
-def bar_latency(classes: list[str]) -> tuple[int, int]:
+def bar_latency(classes: list[str], held_out: dict) -> tuple[int, int]:
     from picojoule.estimate import fit as F
     from picojoule.importers.tflite import load
 
     ok = n = 0
-    held_out = held_out_models()
     print("== 1. latency model vs emulated instructions (fit: int8/int16x8/float32 banks + "
           "int8 KWS + AD; held-out models below)")
     print(f"{'core':11} {'model':14} {'measured':>11} {'predicted':>11} {'ratio':>6}")
@@ -276,7 +275,7 @@ def other_chips() -> None:
                   f"{r['energy_uj'] / run.energy_uj:>8.2f}")
 
 
-def outside_the_fit(classes: list[str]) -> None:
+def outside_the_fit(classes: list[str], models: dict) -> None:
     """Float32 and int16x8 models through ``estimate`` with the target file's fit (no bar)."""
     from picojoule.estimate import estimate
     from picojoule.estimate import fit as F
@@ -287,7 +286,6 @@ def outside_the_fit(classes: list[str]) -> None:
           "STM32L4R5 (its file's Cortex-M4 fit,\n    which never saw them) vs the emulated "
           "Cortex-M4's instructions")
     print(f"{'model':28} {'measured':>11} {'estimated':>11} {'ratio':>6}  method")
-    models = held_out_models()
     for name in HELD_OUT_INT16:
         for key in (name, name.replace("_f32", "_i16")):
             m = models[key]
@@ -311,8 +309,9 @@ def main() -> int:
     if args.classes == "none":
         classes = []
     l_ok = l_n = 0
+    held_out = held_out_models() if classes else {}
     if classes:
-        l_ok, l_n = bar_latency(classes)
+        l_ok, l_n = bar_latency(classes, held_out)
     else:
         print("bar 1 skipped: " + ("--classes none" if args.classes == "none" else
                                    "the ARM toolchain or qemu-system-arm is missing"))
@@ -321,7 +320,7 @@ def main() -> int:
     clock_scaling()
     end_to_end()
     other_chips()
-    outside_the_fit(classes)
+    outside_the_fit(classes, held_out)
     print(f"\nbar 1 (latency within +-10%): {l_ok}/{l_n}; bar 2 (energy within +-20%, "
           f"held out): {p_ok}/{p_n} (with the target files' own fit: {f_ok}/{f_n})")
     ok = l_ok == l_n and p_ok == p_n

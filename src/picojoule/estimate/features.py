@@ -227,15 +227,20 @@ def _fast_requant(node: Node) -> bool:
 SPLIT_REQUANT = True
 
 
+def _split_outputs(f: dict[str, float], flag: bool, yes: str, no: str) -> dict[str, float]:
+    """``f`` with its ``outputs`` count moved to ``yes`` (``flag``) or ``no`` (the other 0)."""
+    out = f.pop("outputs")
+    f[yes] = out if flag else 0.0
+    f[no] = 0.0 if flag else out
+    return f
+
+
 def _split(node: Node, f: dict[str, float], fast: bool | None) -> dict[str, float]:
     if not SPLIT_REQUANT:
         return f
-    out = f.pop("outputs")
     if fast is None:
         fast = _fast_requant(node)
-    f["outputs_fast_rq"] = out if fast else 0.0
-    f["outputs_general_rq"] = 0.0 if fast else out
-    return f
+    return _split_outputs(f, fast, "outputs_fast_rq", "outputs_general_rq")
 
 
 def op_features(node: Node, fast_rq: bool | None = None) -> dict[str, float]:
@@ -591,11 +596,7 @@ def _dwconv_f32(node: Node, info: dict) -> dict[str, float]:
 def _wide_split(f: dict[str, float], info: dict) -> dict[str, float]:
     """Outputs split by the int16x8 requantization: 64-bit ("wide", int64 bias) or TFLM's
     32-bit double rounding (int32 bias)."""
-    out = f.pop("outputs")
-    wide = bool(info.get("wide", 1))
-    f["outputs_wide"] = out if wide else 0.0
-    f["outputs_narrow"] = 0.0 if wide else out
-    return f
+    return _split_outputs(f, bool(info.get("wide", 1)), "outputs_wide", "outputs_narrow")
 
 
 def _conv_s16(node: Node, info: dict) -> dict[str, float]:
@@ -603,21 +604,18 @@ def _conv_s16(node: Node, info: dict) -> dict[str, float]:
     FULLY_CONNECTED through it too, as a 1x1 convolution over the batches)."""
     if node.op != "FULLY_CONNECTED":
         return _wide_split(_conv_f32(node, info), info)
-    x, wt = node.inputs[0], node.inputs[1]
-    depth = int(wt.shape[-1])
-    batches = int(x.size) // depth
-    outs = float(batches * int(np.prod(wt.shape[:-1])))
-    return _wide_split({"ky_iters": outs, "kx_iters": outs, "tap_calls": outs,
-                        "macs": outs * depth, "outputs": outs, "pixels": float(batches),
-                        "one": 1.0}, info)
+    f = _fc_f32(node, info)
+    outs, batches = f["outputs"], f.pop("rows")
+    f.update(ky_iters=outs, kx_iters=outs, tap_calls=outs, pixels=batches)
+    return _wide_split(f, info)
 
 
 def _fc_f32(node: Node, info: dict) -> dict[str, float]:
     """pj_fc_f32: a float multiply-add per weight and batch, bias and clamp per output."""
-    x, wt = node.inputs[0], node.inputs[1]
-    depth = int(wt.shape[-1])
-    batches = int(x.size) // depth
-    outs = float(batches * int(np.prod(wt.shape[:-1])))
+    from picojoule.ops.matmul import _fc_geometry
+
+    batches, depth, units = _fc_geometry(node)
+    outs = float(batches * units)
     return {"macs": outs * depth, "outputs": outs, "rows": float(batches), "one": 1.0}
 
 
@@ -632,21 +630,15 @@ def _pool_direct(node: Node, info: dict) -> dict[str, float]:
             "one": 1.0}
 
 
-def _elementwise(node: Node, info: dict) -> dict[str, float]:
-    """pj_binary_f32, pj_addsub_s16, pj_mul_s16: per output the broadcast offsets, the op
-    (and requantization) and the clamp; per innermost row the loop setup."""
+def _outputs_and_rows(node: Node, info: dict) -> dict[str, float]:
+    """Kernels with a per-output body and a per-row setup over the innermost axis:
+    pj_binary_f32, pj_addsub_s16, pj_mul_s16 (broadcast offsets, the op and its
+    requantization, the clamp) and the softmaxes pj_softmax_f32 (a max, a double-precision
+    exponential: a 17-term series and a 2^k scaling loop that depends on the data, a
+    division) and pj_softmax_s16 (a max, a rescale, two table interpolations)."""
     y = node.outputs[0]
     inner = int(y.shape[-1]) if y.shape else 1
     return {"outputs": float(y.size), "rows": float(y.size // max(inner, 1)), "one": 1.0}
-
-
-def _softmax_rows(node: Node, info: dict) -> dict[str, float]:
-    """pj_softmax_f32 (per element a max, a double-precision exponential: a 17-term series
-    and a 2^k scaling loop that depends on the data, a division) and pj_softmax_s16 (per
-    element a max, a rescale, two table interpolations); per row setup."""
-    y = node.outputs[0]
-    depth = int(y.shape[-1]) if y.shape else 1
-    return {"outputs": float(y.size), "rows": float(y.size // max(depth, 1)), "one": 1.0}
 
 
 #: Kernels with their own work counts: name -> function(node, parameter fields).
@@ -663,14 +655,14 @@ KERNEL_FEATURES = {
     "pj_dwconv_f32": _dwconv_f32,
     "pj_fc_f32": _fc_f32,
     "pj_pool_f32": _pool_direct,
-    "pj_binary_f32": _elementwise,
-    "pj_softmax_f32": _softmax_rows,
+    "pj_binary_f32": _outputs_and_rows,
+    "pj_softmax_f32": _outputs_and_rows,
     "pj_conv_s16": _conv_s16,
     "pj_dwconv_s16": lambda node, info: _wide_split(_dwconv_f32(node, info), info),
     "pj_pool_int": _pool_direct,
-    "pj_addsub_s16": _elementwise,
-    "pj_mul_s16": _elementwise,
-    "pj_softmax_s16": _softmax_rows,
+    "pj_addsub_s16": _outputs_and_rows,
+    "pj_mul_s16": _outputs_and_rows,
+    "pj_softmax_s16": _outputs_and_rows,
 }
 
 

@@ -119,7 +119,15 @@ def _out_hw(size: int, k: int, s: int, pad: str) -> int:
 
 
 class _Bank:
-    """Builds one graph of independent nodes (all int8, valid TFLM-style quantization)."""
+    """Builds one graph of independent nodes (all int8, valid TFLM-style quantization).
+
+    The subclasses change the tensor types (``_io``/``_out``) and these quantizations:
+    pooling input = output (scale, zero point), elementwise operand and output scales,
+    softmax input scale and output (scale, zero point)."""
+
+    POOL_Q = (0.05, 3)
+    BINARY_SCALES = (0.05, 0.07, 0.1)
+    SOFTMAX_IN, SOFTMAX_OUT = 0.1, (1 / 256, -128)
 
     def __init__(self, seed: int) -> None:
         self.g = Graph("main")
@@ -207,25 +215,25 @@ class _Bank:
                   {"fused_activation_function": "NONE", "keep_num_dims": False,
                    "weights_format": 0})
 
-    def avgpool(self, h, w, c, k, s) -> None:
-        x = self._io((1, h, w, c), scale=0.05, zp=3)
-        y = self._out((1, _out_hw(h, k, s, "VALID"), _out_hw(w, k, s, "VALID"), c),
-                      scale=0.05, zp=3)
-        self._add("AVERAGE_POOL_2D", [x], [y], {"filter_height": k, "filter_width": k,
-                                                "stride_h": s, "stride_w": s,
-                                                "padding": "VALID",
-                                                "fused_activation_function": "NONE"})
+    def pool(self, op, h, w, c, k, s, pad="VALID") -> None:
+        scale, zp = self.POOL_Q
+        x = self._io((1, h, w, c), scale=scale, zp=zp)
+        y = self._out((1, _out_hw(h, k, s, pad), _out_hw(w, k, s, pad), c), scale=scale,
+                      zp=zp)
+        self._add(op, [x], [y], {"filter_height": k, "filter_width": k, "stride_h": s,
+                                 "stride_w": s, "padding": pad,
+                                 "fused_activation_function": "NONE"})
 
-    def add(self, shape) -> None:
-        a = self._io(shape, scale=0.05)
-        b = self._io(shape, scale=0.07)
-        y = self._out(shape, scale=0.1)
-        self._add("ADD", [a, b], [y], {"fused_activation_function": "RELU"})
+    def binary(self, op, shape, shape2=None, act="NONE") -> None:
+        sa, sb, sy = self.BINARY_SCALES
+        a, b = self._io(shape, scale=sa), self._io(shape2 or shape, scale=sb)
+        self._add(op, [a, b], [self._out(shape, scale=sy)], {"fused_activation_function": act})
 
     def softmax(self, rows, depth) -> None:
-        x = self._io((rows, depth), scale=0.1)
-        y = self._out((rows, depth), scale=1 / 256, zp=-128)
-        self._add("SOFTMAX", [x], [y], {"beta": 1.0})
+        x = self._io((rows, depth), scale=self.SOFTMAX_IN)
+        scale, zp = self.SOFTMAX_OUT
+        self._add("SOFTMAX", [x], [self._out((rows, depth), scale=scale, zp=zp)],
+                  {"beta": 1.0})
 
     def chain(self, h, w, channels, strides) -> None:
         """A chain of full-range 1x1 convolutions (channels[0] -> channels[1] -> ...): the
@@ -256,7 +264,7 @@ class _Bank:
 
 class _FloatBank(_Bank):
     """Builds one graph of independent float32 nodes (and LiteRT's hybrid convolution:
-    float32 activations, int8 weights with one scale)."""
+    float32 activations, int8 weights with one scale); quantization arguments are ignored."""
 
     def _io(self, shape, scale=None, zp=None) -> Value:
         self.n += 1
@@ -304,26 +312,15 @@ class _FloatBank(_Bank):
                   {"fused_activation_function": "RELU", "keep_num_dims": False,
                    "weights_format": 0})
 
-    def pool(self, op, h, w, c, k, s, pad="VALID") -> None:
-        x = self._io((1, h, w, c))
-        y = self._out((1, _out_hw(h, k, s, pad), _out_hw(w, k, s, pad), c))
-        self._add(op, [x], [y], {"filter_height": k, "filter_width": k, "stride_h": s,
-                                 "stride_w": s, "padding": pad,
-                                 "fused_activation_function": "NONE"})
-
-    def binary(self, op, shape, shape2=None) -> None:
-        a, b = self._io(shape), self._io(shape2 or shape)
-        y = self._out(shape)
-        self._add(op, [a, b], [y], {"fused_activation_function": "NONE"})
-
-    def softmax(self, rows, depth) -> None:
-        x = self._io((rows, depth))
-        self._add("SOFTMAX", [x], [self._out((rows, depth))], {"beta": 1.0})
 
 
 class _Int16Bank(_Bank):
     """Builds one graph of independent int16x8 nodes (int16 activations with zero point 0,
     int8 symmetric weights, int64 bias; int32 bias for the "narrow" requantization)."""
+
+    POOL_Q = (0.003, 0)
+    BINARY_SCALES = (0.002, 0.003, 0.004)
+    SOFTMAX_IN, SOFTMAX_OUT = 0.0005, (1 / 32768, 0)
 
     def _io(self, shape, scale=0.002, zp=None) -> Value:
         self.n += 1
@@ -372,21 +369,6 @@ class _Int16Bank(_Bank):
                   {"fused_activation_function": "NONE", "keep_num_dims": False,
                    "weights_format": 0})
 
-    def pool(self, op, h, w, c, k, s, pad="VALID") -> None:
-        x = self._io((1, h, w, c), scale=0.003)
-        y = self._out((1, _out_hw(h, k, s, pad), _out_hw(w, k, s, pad), c), scale=0.003)
-        self._add(op, [x], [y], {"filter_height": k, "filter_width": k, "stride_h": s,
-                                 "stride_w": s, "padding": pad,
-                                 "fused_activation_function": "NONE"})
-
-    def binary(self, op, shape, shape2=None) -> None:
-        a, b = self._io(shape, scale=0.002), self._io(shape2 or shape, scale=0.003)
-        self._add(op, [a, b], [self._out(shape, scale=0.004)],
-                  {"fused_activation_function": "NONE"})
-
-    def softmax(self, rows, depth) -> None:
-        x = self._io((rows, depth), scale=0.0005)
-        self._add("SOFTMAX", [x], [self._out((rows, depth), scale=1 / 32768)], {"beta": 1.0})
 
 
 #: Shapes for the direct-loop kernels, the same for the float32 and int16x8 banks (their
@@ -545,9 +527,9 @@ def banks(seed: int = 0) -> dict[str, Model]:
         b.fc(k, n, bt, general=True)
     for h, w, c, k, s in [(8, 8, 64, 8, 8), (25, 5, 64, 5, 5), (12, 12, 16, 2, 2),
                           (6, 6, 32, 3, 1)]:
-        b.avgpool(h, w, c, k, s)
+        b.pool("AVERAGE_POOL_2D", h, w, c, k, s)
     for shape in [(1, 32, 32, 16), (1, 16, 16, 32), (1, 8, 8, 64), (1, 100), (1, 7, 7, 3)]:
-        b.add(shape)
+        b.binary("ADD", shape, act="RELU")
     for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
         b.softmax(rows, depth)
     out["misc"] = b.model("misc")

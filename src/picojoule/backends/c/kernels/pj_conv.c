@@ -215,6 +215,90 @@ static void pj_im2col_il(const pj_conv_params *p, const int8_t *in, int32_t pixe
 #define PJ_NOINLINE
 #endif
 
+/* The loop of pj_dot2x4_dsp and pj_block2x4_dsp over groups of 4 taps (2 pixels x 4
+ * channels, int8 weights widened by SXTB16): accumulators a0-a7, pointers col and w,
+ * count groups; the assembly (36 instructions per 32 MACs) and the same sums in C. */
+#define PJ_DOT2X4_SXTB16_ASM \
+    "1:\n\t" \
+    "ldrd   %[x], %[y], [%[col]], #8\n\t" \
+    "ldr    %[t], [%[w], #0]\n\t" \
+    "sxtb16 %[t], %[t]\n\t" \
+    "smlad  %[a0], %[x], %[t], %[a0]\n\t" \
+    "smlad  %[a1], %[y], %[t], %[a1]\n\t" \
+    "ldr    %[t], [%[w], #4]\n\t" \
+    "sxtb16 %[t], %[t]\n\t" \
+    "smlad  %[a2], %[x], %[t], %[a2]\n\t" \
+    "smlad  %[a3], %[y], %[t], %[a3]\n\t" \
+    "ldr    %[t], [%[w], #8]\n\t" \
+    "sxtb16 %[t], %[t]\n\t" \
+    "smlad  %[a4], %[x], %[t], %[a4]\n\t" \
+    "smlad  %[a5], %[y], %[t], %[a5]\n\t" \
+    "ldr    %[t], [%[w], #12]\n\t" \
+    "sxtb16 %[t], %[t]\n\t" \
+    "smlad  %[a6], %[x], %[t], %[a6]\n\t" \
+    "smlad  %[a7], %[y], %[t], %[a7]\n\t" \
+    "ldrd   %[x], %[y], [%[col]], #8\n\t" \
+    "ldr    %[t], [%[w], #4]\n\t" \
+    "sxtb16 %[t], %[t], ror #8\n\t" \
+    "smlad  %[a2], %[x], %[t], %[a2]\n\t" \
+    "smlad  %[a3], %[y], %[t], %[a3]\n\t" \
+    "ldr    %[t], [%[w], #8]\n\t" \
+    "sxtb16 %[t], %[t], ror #8\n\t" \
+    "smlad  %[a4], %[x], %[t], %[a4]\n\t" \
+    "smlad  %[a5], %[y], %[t], %[a5]\n\t" \
+    "ldr    %[t], [%[w], #12]\n\t" \
+    "sxtb16 %[t], %[t], ror #8\n\t" \
+    "smlad  %[a6], %[x], %[t], %[a6]\n\t" \
+    "smlad  %[a7], %[y], %[t], %[a7]\n\t" \
+    "ldr    %[t], [%[w]], #16\n\t" \
+    "sxtb16 %[t], %[t], ror #8\n\t" \
+    "smlad  %[a0], %[x], %[t], %[a0]\n\t" \
+    "smlad  %[a1], %[y], %[t], %[a1]\n\t" \
+    "subs   %[n], %[n], #1\n\t" \
+    "bne    1b\n\t"
+
+#define PJ_DOT2X4_SXTB16_OPERANDS \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), \
+      [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [col] "+r"(col), [w] "+r"(w), \
+      [n] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y), [t] "=&r"(t) \
+    : \
+    : "cc", "memory"
+
+#define PJ_DOT2X4_SXTB16_C() \
+    for (; groups > 0; --groups) { \
+        uint32_t x = pj_load32a(col); \
+        uint32_t y = pj_load32a(col + 2); \
+        uint32_t t; \
+        t = pj_sxtb16(pj_load32a(w)); \
+        a0 = pj_smlad(x, t, a0); \
+        a1 = pj_smlad(y, t, a1); \
+        t = pj_sxtb16(pj_load32a(w + 4)); \
+        a2 = pj_smlad(x, t, a2); \
+        a3 = pj_smlad(y, t, a3); \
+        t = pj_sxtb16(pj_load32a(w + 8)); \
+        a4 = pj_smlad(x, t, a4); \
+        a5 = pj_smlad(y, t, a5); \
+        t = pj_sxtb16(pj_load32a(w + 12)); \
+        a6 = pj_smlad(x, t, a6); \
+        a7 = pj_smlad(y, t, a7); \
+        x = pj_load32a(col + 4); \
+        y = pj_load32a(col + 6); \
+        t = pj_sxtb16_ror8(pj_load32a(w)); \
+        a0 = pj_smlad(x, t, a0); \
+        a1 = pj_smlad(y, t, a1); \
+        t = pj_sxtb16_ror8(pj_load32a(w + 4)); \
+        a2 = pj_smlad(x, t, a2); \
+        a3 = pj_smlad(y, t, a3); \
+        t = pj_sxtb16_ror8(pj_load32a(w + 8)); \
+        a4 = pj_smlad(x, t, a4); \
+        a5 = pj_smlad(y, t, a5); \
+        t = pj_sxtb16_ror8(pj_load32a(w + 12)); \
+        a6 = pj_smlad(x, t, a6); \
+        a7 = pj_smlad(y, t, a7); \
+        w += 16; \
+        col += 8; \
+    }
+
 static PJ_NOINLINE void pj_dot2x4_dsp(const int16_t *col, const int8_t *w, int32_t groups,
                                       int32_t acc[8])
 {
@@ -224,83 +308,11 @@ static PJ_NOINLINE void pj_dot2x4_dsp(const int16_t *col, const int8_t *w, int32
     uint32_t x, y, t;
     if (groups > 0) {
         __asm__ __volatile__(
-            "1:\n\t"
-            "ldrd   %[x], %[y], [%[col]], #8\n\t"
-            "ldr    %[t], [%[w], #0]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-            "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-            "ldr    %[t], [%[w], #4]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-            "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-            "ldr    %[t], [%[w], #8]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-            "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-            "ldr    %[t], [%[w], #12]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-            "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-            "ldrd   %[x], %[y], [%[col]], #8\n\t"
-            "ldr    %[t], [%[w], #4]\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-            "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-            "ldr    %[t], [%[w], #8]\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-            "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-            "ldr    %[t], [%[w], #12]\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-            "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-            "ldr    %[t], [%[w]], #16\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-            "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-            "subs   %[n], %[n], #1\n\t"
-            "bne    1b\n\t"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),
-              [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [col] "+r"(col), [w] "+r"(w),
-              [n] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y), [t] "=&r"(t)
-            :
-            : "cc", "memory");
+            PJ_DOT2X4_SXTB16_ASM
+            PJ_DOT2X4_SXTB16_OPERANDS);
     }
 #else
-    for (; groups > 0; --groups) {
-        uint32_t x = pj_load32a(col);
-        uint32_t y = pj_load32a(col + 2);
-        uint32_t t;
-        t = pj_sxtb16(pj_load32a(w));
-        a0 = pj_smlad(x, t, a0);
-        a1 = pj_smlad(y, t, a1);
-        t = pj_sxtb16(pj_load32a(w + 4));
-        a2 = pj_smlad(x, t, a2);
-        a3 = pj_smlad(y, t, a3);
-        t = pj_sxtb16(pj_load32a(w + 8));
-        a4 = pj_smlad(x, t, a4);
-        a5 = pj_smlad(y, t, a5);
-        t = pj_sxtb16(pj_load32a(w + 12));
-        a6 = pj_smlad(x, t, a6);
-        a7 = pj_smlad(y, t, a7);
-        x = pj_load32a(col + 4);
-        y = pj_load32a(col + 6);
-        t = pj_sxtb16_ror8(pj_load32a(w));
-        a0 = pj_smlad(x, t, a0);
-        a1 = pj_smlad(y, t, a1);
-        t = pj_sxtb16_ror8(pj_load32a(w + 4));
-        a2 = pj_smlad(x, t, a2);
-        a3 = pj_smlad(y, t, a3);
-        t = pj_sxtb16_ror8(pj_load32a(w + 8));
-        a4 = pj_smlad(x, t, a4);
-        a5 = pj_smlad(y, t, a5);
-        t = pj_sxtb16_ror8(pj_load32a(w + 12));
-        a6 = pj_smlad(x, t, a6);
-        a7 = pj_smlad(y, t, a7);
-        w += 16;
-        col += 8;
-    }
+    PJ_DOT2X4_SXTB16_C();
 #endif
     acc[0] = a0;
     acc[1] = a1;
@@ -324,83 +336,11 @@ static PJ_NOINLINE void pj_block2x4_dsp(const int16_t *col, const int8_t *w, int
     uint32_t x, y, t;
     if (groups > 0) {
         __asm__ __volatile__(
-            "1:\n\t"
-            "ldrd   %[x], %[y], [%[col]], #8\n\t"
-            "ldr    %[t], [%[w], #0]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-            "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-            "ldr    %[t], [%[w], #4]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-            "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-            "ldr    %[t], [%[w], #8]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-            "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-            "ldr    %[t], [%[w], #12]\n\t"
-            "sxtb16 %[t], %[t]\n\t"
-            "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-            "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-            "ldrd   %[x], %[y], [%[col]], #8\n\t"
-            "ldr    %[t], [%[w], #4]\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-            "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-            "ldr    %[t], [%[w], #8]\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-            "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-            "ldr    %[t], [%[w], #12]\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-            "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-            "ldr    %[t], [%[w]], #16\n\t"
-            "sxtb16 %[t], %[t], ror #8\n\t"
-            "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-            "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-            "subs   %[n], %[n], #1\n\t"
-            "bne    1b\n\t"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),
-              [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [col] "+r"(col), [w] "+r"(w),
-              [n] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y), [t] "=&r"(t)
-            :
-            : "cc", "memory");
+            PJ_DOT2X4_SXTB16_ASM
+            PJ_DOT2X4_SXTB16_OPERANDS);
     }
 #else
-    for (; groups > 0; --groups) {
-        uint32_t x = pj_load32a(col);
-        uint32_t y = pj_load32a(col + 2);
-        uint32_t t;
-        t = pj_sxtb16(pj_load32a(w));
-        a0 = pj_smlad(x, t, a0);
-        a1 = pj_smlad(y, t, a1);
-        t = pj_sxtb16(pj_load32a(w + 4));
-        a2 = pj_smlad(x, t, a2);
-        a3 = pj_smlad(y, t, a3);
-        t = pj_sxtb16(pj_load32a(w + 8));
-        a4 = pj_smlad(x, t, a4);
-        a5 = pj_smlad(y, t, a5);
-        t = pj_sxtb16(pj_load32a(w + 12));
-        a6 = pj_smlad(x, t, a6);
-        a7 = pj_smlad(y, t, a7);
-        x = pj_load32a(col + 4);
-        y = pj_load32a(col + 6);
-        t = pj_sxtb16_ror8(pj_load32a(w));
-        a0 = pj_smlad(x, t, a0);
-        a1 = pj_smlad(y, t, a1);
-        t = pj_sxtb16_ror8(pj_load32a(w + 4));
-        a2 = pj_smlad(x, t, a2);
-        a3 = pj_smlad(y, t, a3);
-        t = pj_sxtb16_ror8(pj_load32a(w + 8));
-        a4 = pj_smlad(x, t, a4);
-        a5 = pj_smlad(y, t, a5);
-        t = pj_sxtb16_ror8(pj_load32a(w + 12));
-        a6 = pj_smlad(x, t, a6);
-        a7 = pj_smlad(y, t, a7);
-        w += 16;
-        col += 8;
-    }
+    PJ_DOT2X4_SXTB16_C();
 #endif
     /* Everything is computed before the first store: int8 stores may alias anything, so
      * the compiler would otherwise reload the constants after each one. */
@@ -528,6 +468,39 @@ void pj_conv_s8_dsp(const pj_conv_params *p, const int8_t *in, int8_t *out, int1
  * (pj_rq3) and p->bias the bias.  The columns are those of pj_conv_s8_dsp. */
 void pj_conv_s8_w16(const pj_conv_params *p, const int8_t *in, int8_t *out, int16_t *col);
 
+/* The 28-instruction loop of pj_conv_s8_w16 over groups of 4 taps (2 pixels x 4 channels,
+ * weights pre-widened to int16 pairs): accumulators a0-a7, pointers col and w, count n. */
+#define PJ_DOT2X4_W16_ASM \
+    "1:\n\t" \
+    "ldrd   %[x], %[y], [%[col]], #8\n\t" \
+    "ldr    %[t], [%[w], #4]\n\t" \
+    "smlad  %[a0], %[x], %[t], %[a0]\n\t" \
+    "smlad  %[a1], %[y], %[t], %[a1]\n\t" \
+    "ldr    %[t], [%[w], #8]\n\t" \
+    "smlad  %[a2], %[x], %[t], %[a2]\n\t" \
+    "smlad  %[a3], %[y], %[t], %[a3]\n\t" \
+    "ldr    %[t], [%[w], #12]\n\t" \
+    "smlad  %[a4], %[x], %[t], %[a4]\n\t" \
+    "smlad  %[a5], %[y], %[t], %[a5]\n\t" \
+    "ldr    %[t], [%[w], #16]\n\t" \
+    "smlad  %[a6], %[x], %[t], %[a6]\n\t" \
+    "smlad  %[a7], %[y], %[t], %[a7]\n\t" \
+    "ldrd   %[x], %[y], [%[col]], #8\n\t" \
+    "ldr    %[t], [%[w], #20]\n\t" \
+    "smlad  %[a0], %[x], %[t], %[a0]\n\t" \
+    "smlad  %[a1], %[y], %[t], %[a1]\n\t" \
+    "ldr    %[t], [%[w], #24]\n\t" \
+    "smlad  %[a2], %[x], %[t], %[a2]\n\t" \
+    "smlad  %[a3], %[y], %[t], %[a3]\n\t" \
+    "ldr    %[t], [%[w], #28]\n\t" \
+    "smlad  %[a4], %[x], %[t], %[a4]\n\t" \
+    "smlad  %[a5], %[y], %[t], %[a5]\n\t" \
+    "ldr    %[t], [%[w]], #32\n\t" \
+    "smlad  %[a6], %[x], %[t], %[a6]\n\t" \
+    "smlad  %[a7], %[y], %[t], %[a7]\n\t" \
+    "subs   %[n], %[n], #1\n\t" \
+    "bne    1b\n\t"
+
 /* The accumulators a[2 * j + q] (channel j, pixel q) of a 2 x 4 block, updated over
  * `groups` groups of 4 taps (groups >= 1).  Not inlined: the assembly needs 14 registers. */
 static PJ_NOINLINE void pj_dot2x4_w16(const int16_t *col, const int32_t *w, int32_t groups,
@@ -538,35 +511,7 @@ static PJ_NOINLINE void pj_dot2x4_w16(const int16_t *col, const int32_t *w, int3
 #if PJ_DSP_ASM
     uint32_t x, y, t;
     __asm__ __volatile__(
-        "1:\n\t"
-        "ldrd   %[x], %[y], [%[col]], #8\n\t"
-        "ldr    %[t], [%[w], #4]\n\t"
-        "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-        "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-        "ldr    %[t], [%[w], #8]\n\t"
-        "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-        "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-        "ldr    %[t], [%[w], #12]\n\t"
-        "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-        "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-        "ldr    %[t], [%[w], #16]\n\t"
-        "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-        "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-        "ldrd   %[x], %[y], [%[col]], #8\n\t"
-        "ldr    %[t], [%[w], #20]\n\t"
-        "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-        "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-        "ldr    %[t], [%[w], #24]\n\t"
-        "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-        "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-        "ldr    %[t], [%[w], #28]\n\t"
-        "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-        "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-        "ldr    %[t], [%[w]], #32\n\t"
-        "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-        "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-        "subs   %[n], %[n], #1\n\t"
-        "bne    1b\n\t"
+        PJ_DOT2X4_W16_ASM
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),
           [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [col] "+r"(col), [w] "+r"(w),
           [n] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y), [t] "=&r"(t)
@@ -789,35 +734,7 @@ static PJ_NOINLINE void pj_block2x4_w16_asm(const int16_t *col, const int32_t *w
         "mov    %[a3], %[a2]\n\t"
         "mov    %[a5], %[a4]\n\t"
         "mov    %[a7], %[a6]\n"
-        "1:\n\t"
-        "ldrd   %[x], %[y], [%[col]], #8\n\t"
-        "ldr    %[t], [%[w], #4]\n\t"
-        "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-        "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-        "ldr    %[t], [%[w], #8]\n\t"
-        "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-        "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-        "ldr    %[t], [%[w], #12]\n\t"
-        "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-        "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-        "ldr    %[t], [%[w], #16]\n\t"
-        "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-        "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-        "ldrd   %[x], %[y], [%[col]], #8\n\t"
-        "ldr    %[t], [%[w], #20]\n\t"
-        "smlad  %[a0], %[x], %[t], %[a0]\n\t"
-        "smlad  %[a1], %[y], %[t], %[a1]\n\t"
-        "ldr    %[t], [%[w], #24]\n\t"
-        "smlad  %[a2], %[x], %[t], %[a2]\n\t"
-        "smlad  %[a3], %[y], %[t], %[a3]\n\t"
-        "ldr    %[t], [%[w], #28]\n\t"
-        "smlad  %[a4], %[x], %[t], %[a4]\n\t"
-        "smlad  %[a5], %[y], %[t], %[a5]\n\t"
-        "ldr    %[t], [%[w]], #32\n\t"
-        "smlad  %[a6], %[x], %[t], %[a6]\n\t"
-        "smlad  %[a7], %[y], %[t], %[a7]\n\t"
-        "subs   %[n], %[n], #1\n\t"
-        "bne    1b\n\t"
+        PJ_DOT2X4_W16_ASM
         "ldr    %[col], [sp]\n\t"
         "ldr    %[col], [%[col], #4]\n\t"
 #define PJ_RQ3_PAIR(p, q)                                                   \
