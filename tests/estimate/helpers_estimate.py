@@ -88,7 +88,8 @@ cpi = 1.5
 cpi_source = "test: 1.5"
 source = "test: hand-set coefficients"
 [latency.kernels.pj_fc_s8_dsp]
-macs = 2.0
+groups = 16.0
+inputs = 8.0
 one = 1000.0
 [latency.kernels.pj_fc_s8]
 macs = 2.0

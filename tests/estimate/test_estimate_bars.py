@@ -54,7 +54,9 @@ def test_kernel_variant_comes_from_the_generator() -> None:
     k = kernel_names(m, "cortex-m4")
     assert k[0][0].startswith("pj_fc")  # the generator's function for the node
     variant, f = features(m.main.nodes[0], k[0])
-    assert variant == k[0][0] and f["macs"] == 640 and f["one"] == 1.0
+    # 64 inputs x 10 rows: 3 blocks of 4 rows (the last padded), 16 groups of 4 inputs each.
+    assert variant == k[0][0] and f["groups"] == 48 and f["blocks"] == 3
+    assert f["inputs"] == 64 and f["one"] == 1.0
 
 
 @pytest.mark.skipif(F.available_classes() == [], reason="ARM toolchain or QEMU missing")

@@ -61,7 +61,8 @@ def test_parse_battery_and_rate() -> None:
 
 
 def test_estimate_with_hand_set_latency_model(tmp_path) -> None:
-    # FC 64 -> 10: 640 MACs. Instructions = 2 * 640 + 1000 = 2,280; cycles = 1.5 * 2,280 =
+    # FC 64 -> 10 on pj_fc_s8_dsp: 3 blocks of 4 rows x 16 groups of 4 inputs = 48 groups,
+    # 64 inputs. Instructions = 16 * 48 + 8 * 64 + 1000 = 2,280; cycles = 1.5 * 2,280 =
     # 3,420 (no flash wait states in the file); at 100 MHz 34.2 us; 10 mW * 34.2 us =
     # 0.342 uJ. At 10/s: sleep 1 uW * (0.1 s - 34.2 us) = 0.0999658 uJ; E = 0.4419658 uJ;
     # average power 4.419658 uW; 500 J last 500 / 4.419658e-6 s = 1,309,372 days.

@@ -78,7 +78,8 @@ def test_int16_kernel_is_not_priced_with_the_int8_op_fit(tmp_path) -> None:
     assert r["instructions"] == 2960
     assert any("pj_conv_s16" in w and "int8, int16x8 and float32 kernels" in w
                for w in r["warnings"])
-    # The int8 layer on the same file takes the op's own kernel fit: 2 * 640 + 1,000.
+    # The int8 layer on the same file takes its kernel's fit: 16 * 48 groups + 8 * 64
+    # inputs + 1,000.
     assert estimate(fc_model(), path, mhz=100)["instructions"] == 2280
 
 

@@ -176,3 +176,17 @@ def test_int16_fc_runs_as_a_1x1_convolution() -> None:
                  "outputs_wide": 6.0, "outputs_narrow": 0.0, "pixels": 2.0, "one": 1.0}
     g = features(fc, ("pj_conv_s16", {"wide": 0}))[1]
     assert g["outputs_narrow"] == 6 and g["outputs_wide"] == 0
+
+
+def test_fc_dsp_counts_padded_blocks_and_groups() -> None:
+    # 2 batches of 5 inputs into 9 rows: the inputs pad to 8 (2 groups of 4), the rows to 12
+    # (3 blocks of 4); per batch 3 blocks x 2 groups, 8 widened inputs and 9 outputs.
+    m = fc_model(k=5, n=9)
+    node = m.main.nodes[0]
+    node.inputs[0].shape = (2, 5)
+    node.outputs[0].shape = (2, 9)
+    variant, f = features(node, ("pj_fc_s8_dsp", {"rq": True}))
+    assert variant == "pj_fc_s8_dsp"
+    assert (f["groups"], f["blocks"], f["inputs"], f["outputs_fast_rq"], f["one"]) == \
+        (12, 6, 16, 18, 1)
+

@@ -532,6 +532,20 @@ def _dw_portable(node: Node, info: dict) -> dict[str, float]:
             "one": 1.0}
 
 
+def _fc_dsp(node: Node, info: dict) -> dict[str, float]:
+    """pj_fc_s8_dsp: per batch the inputs widened to int16 (padded to a multiple of 4), then
+    blocks of 4 rows (out_depth padded to a multiple of 4) over groups of 4 inputs, and the
+    requantization of every output."""
+    x, wt = node.inputs[0], node.inputs[1]
+    k = int(wt.shape[-1])
+    nd = int(np.prod(wt.shape[:-1]))
+    batches = int(x.size) // k
+    kp, quads = (k + 3) // 4 * 4, math.ceil(nd / 4)
+    return _split(node, {"groups": float(batches * quads * kp // 4),
+                         "blocks": float(batches * quads), "inputs": float(batches * kp),
+                         "outputs": float(batches * nd), "one": 1.0}, info.get("rq"))
+
+
 def _fc_mve(node: Node, info: dict) -> dict[str, float]:
     """pj_fc_s8_mve: batches in pairs (a lone batch read twice), per pair the 2 x 4 blocks
     of pj_conv_s8_mve over 16-byte chunks (a predicated last chunk), same epilogues."""
@@ -647,6 +661,7 @@ KERNEL_FEATURES = {
     "pj_conv_s8_mve": _conv_mve,
     "pj_dwconv_s8": _dw_portable,
     "pj_fc_s8_mve": _fc_mve,
+    "pj_fc_s8_dsp": _fc_dsp,
     "pj_dwconv_s8_fast": lambda node, info: _dw_strip_kernel(node, info, 4, True),
     "pj_dwconv_s8_mve": lambda node, info: _dw_strip_kernel(node, info, 4, False),
     "pj_dwconv_s8_mve16": lambda node, info: _dw_strip_kernel(node, info, 16, True),

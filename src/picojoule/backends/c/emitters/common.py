@@ -48,19 +48,6 @@ def bias_or_zeros(node: Node, b: Value | None, n: int) -> np.ndarray:
     return b.data.reshape(-1).astype(np.int64)
 
 
-def dsp_layout(rows: np.ndarray) -> np.ndarray:
-    """Reorder each row's groups of 4 int8 values as (w0, w2, w1, w3) for SXTB16/SMLAD;
-    a tail shorter than 4 stays in order."""
-    rows = np.ascontiguousarray(rows)
-    k = rows.shape[1]
-    full = k // 4 * 4
-    out = rows.copy()
-    if full:
-        g = rows[:, :full].reshape(rows.shape[0], -1, 4)
-        out[:, :full] = g[:, :, [0, 2, 1, 3]].reshape(rows.shape[0], full)
-    return out
-
-
 def as_int32(values: np.ndarray) -> np.ndarray:
     """Wrap int64 values to int32 (TFLM's int32 accumulators wrap the same way)."""
     return wrap_int32(np.asarray(values, np.int64))

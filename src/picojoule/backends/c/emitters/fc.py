@@ -10,7 +10,7 @@ from picojoule.backends.c.emitters.common import (
     bias_or_zeros,
     check_multipliers,
     declare,
-    dsp_layout,
+    dsp_quad_layout,
     is_mve,
     mve_row_layout,
     mve_rq_table,
@@ -59,14 +59,14 @@ def emit_fc(ctx: Context, node: Node) -> Emitted:
     fields = dict(
         batches=batches, accum_depth=k, out_depth=nd, weight_offset=w_off,
         out_offset=out.quant.zp0, act_min=lo, act_max=hi,
-        weights=ctx.array("w", "int8_t", dsp_layout(rows) if ctx.dsp else rows),
+        weights=ctx.array("w", "int8_t", dsp_quad_layout(rows) if ctx.dsp else rows),
         bias=ctx.array("b", "int32_t", as_int32(folded)),
         mult=ctx.array("m", "int32_t", mult), shift=ctx.array("s", "int32_t", shift),
         rq=fold_constants(ctx, mult, shift, out.quant.zp0))
     p = ctx.params("pj_fc_params", fields)
     if ctx.dsp:
         return Emitted(f"pj_fc_s8_dsp(&{p}, {{in0}}, {{out0}}, (int16_t *){{scratch}});",
-                       scratch=2 * k, sources=("pj_fc.c",))
+                       scratch=2 * ((k + 3) // 4 * 4), sources=("pj_fc.c",))
     return Emitted(f"pj_fc_s8(&{p}, {{in0}}, {{out0}});", sources=("pj_fc.c",))
 
 

@@ -44,38 +44,95 @@ void pj_fc_s8(const pj_fc_params *p, const int8_t *in, int8_t *out)
     }
 }
 
+/* The dot products of one widened input vector with 4 weight rows in the quad layout
+ * (dsp_quad_layout: rows padded to 4, groups of 4 reordered (w0, w2, w1, w3), the 4 rows'
+ * groups interleaved): per group of 4 inputs one LDRD of inputs, two LDRD of weights (16
+ * bytes), 8 SXTB16 and 8 SMLAD, then the loop branch: 21 instructions for 16 MACs. */
+static void pj_fc_dot4(const int16_t *x, const int8_t *w, int32_t groups, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#if PJ_DSP_ASM
+    uint32_t xa, xb, wa, wb, t;
+    if (groups > 0) {
+        __asm__ __volatile__(
+            "1:\n\t"
+            "ldrd   %[xa], %[xb], [%[x]], #8\n\t"
+            "ldrd   %[wa], %[wb], [%[w]], #8\n\t"
+            "sxtb16 %[t], %[wa]\n\t"
+            "smlad  %[a0], %[xa], %[t], %[a0]\n\t"
+            "sxtb16 %[wa], %[wa], ror #8\n\t"
+            "smlad  %[a0], %[xb], %[wa], %[a0]\n\t"
+            "sxtb16 %[t], %[wb]\n\t"
+            "smlad  %[a1], %[xa], %[t], %[a1]\n\t"
+            "sxtb16 %[wb], %[wb], ror #8\n\t"
+            "smlad  %[a1], %[xb], %[wb], %[a1]\n\t"
+            "ldrd   %[wa], %[wb], [%[w]], #8\n\t"
+            "sxtb16 %[t], %[wa]\n\t"
+            "smlad  %[a2], %[xa], %[t], %[a2]\n\t"
+            "sxtb16 %[wa], %[wa], ror #8\n\t"
+            "smlad  %[a2], %[xb], %[wa], %[a2]\n\t"
+            "sxtb16 %[t], %[wb]\n\t"
+            "smlad  %[a3], %[xa], %[t], %[a3]\n\t"
+            "sxtb16 %[wb], %[wb], ror #8\n\t"
+            "smlad  %[a3], %[xb], %[wb], %[a3]\n\t"
+            "subs   %[n], %[n], #1\n\t"
+            "bne    1b\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),
+              [w] "+r"(w), [n] "+r"(groups), [xa] "=&r"(xa), [xb] "=&r"(xb), [wa] "=&r"(wa),
+              [wb] "=&r"(wb), [t] "=&r"(t)
+            :
+            : "cc", "memory");
+    }
+#else
+    for (; groups > 0; --groups) {
+        const uint32_t x01 = pj_load32a(x), x23 = pj_load32a(x + 2);
+        const uint32_t w0 = pj_load32a(w), w1 = pj_load32a(w + 4);
+        const uint32_t w2 = pj_load32a(w + 8), w3 = pj_load32a(w + 12);
+        a0 = pj_smlad(x01, pj_sxtb16(w0), a0);
+        a0 = pj_smlad(x23, pj_sxtb16_ror8(w0), a0);
+        a1 = pj_smlad(x01, pj_sxtb16(w1), a1);
+        a1 = pj_smlad(x23, pj_sxtb16_ror8(w1), a1);
+        a2 = pj_smlad(x01, pj_sxtb16(w2), a2);
+        a2 = pj_smlad(x23, pj_sxtb16_ror8(w2), a2);
+        a3 = pj_smlad(x01, pj_sxtb16(w3), a3);
+        a3 = pj_smlad(x23, pj_sxtb16_ror8(w3), a3);
+        x += 4;
+        w += 16;
+    }
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* DSP variant: weights in the quad layout (accum_depth padded to kpad, a multiple of 4,
+ * out_depth to a multiple of 4 with zero rows); each batch's inputs are widened to int16
+ * once (zeros past accum_depth), then 4 rows at a time share every input load.
+ * scratch: kpad int16 (4-byte aligned). */
 void pj_fc_s8_dsp(const pj_fc_params *p, const int8_t *in, int8_t *out, int16_t *xs16)
 {
     const int32_t kd = p->accum_depth, nd = p->out_depth;
-    int32_t b, n, k;
+    const int32_t kpad = (kd + 3) & ~3;
+    int32_t b, n, k, j;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * kd;
         const int32_t xs = pj_fc_xsum(p, x);
         for (k = 0; k < kd; ++k) {
             xs16[k] = x[k];
         }
-        for (n = 0; n < nd; n += 2) {
-            const int pair = n + 1 < nd;
-            const int32_t n1 = pair ? n + 1 : n;
-            const int8_t *w0 = p->weights + n * kd;
-            const int8_t *w1 = p->weights + n1 * kd;
-            int32_t a0 = p->bias[n] + xs, a1 = p->bias[n1] + xs;
-            for (k = 0; k + 4 <= kd; k += 4) {
-                const uint32_t wa = pj_read32(w0 + k);
-                const uint32_t wb = pj_read32(w1 + k);
-                const uint32_t x01 = pj_read32(xs16 + k), x23 = pj_read32(xs16 + k + 2);
-                a0 = pj_smlad(x01, pj_sxtb16(wa), a0);
-                a0 = pj_smlad(x23, pj_sxtb16_ror8(wa), a0);
-                a1 = pj_smlad(x01, pj_sxtb16(wb), a1);
-                a1 = pj_smlad(x23, pj_sxtb16_ror8(wb), a1);
+        for (; k < kpad; ++k) {
+            xs16[k] = 0;
+        }
+        for (n = 0; n < nd; n += 4) {
+            const int32_t m = nd - n < 4 ? nd - n : 4;
+            int32_t acc[4];
+            for (j = 0; j < 4; ++j) {
+                acc[j] = j < m ? p->bias[n + j] + xs : 0;
             }
-            for (; k < kd; ++k) {
-                a0 += xs16[k] * w0[k];
-                a1 += xs16[k] * w1[k];
-            }
-            out[b * nd + n] = pj_fc_requant(p, a0, n);
-            if (pair) {
-                out[b * nd + n1] = pj_fc_requant(p, a1, n1);
+            pj_fc_dot4(xs16, p->weights + n * kpad, kpad >> 2, acc);
+            for (j = 0; j < m; ++j) {
+                out[b * nd + n + j] = pj_fc_requant(p, acc[j], n + j);
             }
         }
     }
