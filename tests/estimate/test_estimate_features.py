@@ -8,7 +8,8 @@ import pytest
 
 from helpers_estimate import fc_model
 from picojoule.estimate import fit as F
-from picojoule.estimate.features import _chunked, _conv_w16, _dw_strip_kernel, features
+from picojoule.estimate.features import (_chunked, _conv_w16, _dw_strip_kernel, features,
+                                         weight_stream_bytes)
 from picojoule.ir import Node, Quant, Value
 
 FULL = {"rq": True, "act_min": -128, "act_max": 127}
@@ -190,3 +191,23 @@ def test_fc_dsp_counts_padded_blocks_and_groups() -> None:
     assert (f["groups"], f["blocks"], f["inputs"], f["outputs_fast_rq"], f["one"]) == \
         (12, 6, 16, 18, 1)
 
+
+def test_weight_bytes_follow_the_stored_weights() -> None:
+    # 1x1 convolution, 4x4 pixels (8 pairs), 8 -> 6 channels: the filter padded to 8 rows x
+    # 8 taps is read once per pair: 64 weights x 8 = 512 reads, 2 bytes each as int16 pairs
+    # (pj_conv_s8_w16), 1 byte in the int8 SMLAD layout (pj_conv_s8_dsp).
+    conv = _conv(4, 4, 8, 6, 1)
+    assert weight_stream_bytes(conv, "pj_conv_s8_w16") == 1024
+    assert weight_stream_bytes(conv, "pj_conv_s8_dsp") == 512
+    # float32 1x1 2 -> 3 channels: 6 weights x 4 bytes read for each of 16 pixels.
+    assert weight_stream_bytes(_float_conv(4, 4, 2, 3, 1), "pj_conv_f32") == 384
+    # Depthwise 1x1 over 4 channels: 4 int16 weights (8 bytes) per pixel, 16 pixels.
+    dw = _conv(4, 4, 4, 4, 1, op="DEPTHWISE_CONV_2D")
+    assert weight_stream_bytes(dw, "pj_dwconv_s8_fast") == 128
+    # FC 5 -> 9, 2 batches: the quad layout pads to 12 rows x 8 inputs, read per batch.
+    m = fc_model(k=5, n=9)
+    node = m.main.nodes[0]
+    node.inputs[0].shape = (2, 5)
+    node.outputs[0].shape = (2, 9)
+    assert weight_stream_bytes(node, "pj_fc_s8_dsp") == 2 * 12 * 8
+    assert weight_stream_bytes(node, "pj_fc_s8") == 2 * 9 * 5

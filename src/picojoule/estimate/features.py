@@ -706,16 +706,40 @@ def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[st
     return name or node.op, op_features(node, info.get("rq"))
 
 
-def weight_stream_bytes(node: Node) -> float:
-    """Weight bytes the kernel reads per inference (for flash wait states).
+#: Bytes per weight as the generated code stores it, for kernels whose weights are not one
+#: byte each (emitters/conv.py, emitters/float.py): int16 pairs for the SMLAD kernels, one
+#: int32 word per weight for pj_dwconv_s8_mve, float32 for the float kernels.
+WEIGHT_SIZE = {"pj_conv_s8_w16": 2, "pj_dwconv_s8_fast": 2, "pj_dwconv_s8_mve": 4,
+               "pj_conv_f32": 4, "pj_dwconv_f32": 4, "pj_fc_f32": 4}
+#: Convolution kernels that compute blocks of 2 output pixels, reading the filter once per
+#: block (the direct float32 and int16x8 loops read it once per pixel).
+PIXEL_PAIR_CONVS = frozenset({"pj_conv_s8", "pj_conv_s8_dsp", "pj_conv_s8_w16",
+                              "pj_conv_s8_mve"})
 
-    Convolutions re-read the whole filter for every block of 2 output pixels; depthwise and
-    fully connected kernels read each weight once per use (no register reuse)."""
-    f = op_features(node)
+
+def weight_stream_bytes(node: Node, variant: str | None = None) -> float:
+    """Weight bytes the kernel ``variant`` reads per inference (for flash wait states): the
+    weights it reads times their stored size (:data:`WEIGHT_SIZE`, else one byte).
+
+    The im2col convolutions re-read the whole filter for every block of 2 output pixels,
+    the direct ones for every pixel; depthwise kernels read each weight once per use;
+    pj_fc_s8_dsp reads its padded blocks of 4 rows once per batch, pj_fc_s8_mve once per
+    pair of batches, the others each weight once per use."""
+    if node.op not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        return 0.0
+    size = WEIGHT_SIZE.get(variant or "", 1)
     if node.op == "CONV_2D":
-        return f["padded_macs"] / 2
+        if variant is None or variant in PIXEL_PAIR_CONVS or variant == node.op:
+            return op_features(node)["padded_macs"] / 2 * size
+        return float(node_macs(node)) * size
     if node.op == "DEPTHWISE_CONV_2D":
-        return f["macs_3x3"] + f["macs_other"] + f["macs_mult"]
-    if node.op == "FULLY_CONNECTED":
-        return f["macs"]
-    return 0.0
+        return float(node_macs(node)) * size
+    x, wt = node.inputs[0], node.inputs[1]
+    k = int(wt.shape[-1])
+    nd = int(np.prod(wt.shape[:-1]))
+    batches = int(x.size) // k
+    if variant == "pj_fc_s8_dsp":
+        return float(batches * ((nd + 3) // 4 * 4) * ((k + 3) // 4 * 4))
+    if variant == "pj_fc_s8_mve":
+        return float(math.ceil(batches / 2) * nd * k)
+    return float(node_macs(node)) * size

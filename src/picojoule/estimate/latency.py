@@ -111,7 +111,7 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
             instr = _unknown_instructions(node)
         stall = 0.0
         if ws and lm.flash_line_bytes:
-            stall = weight_stream_bytes(node) / lm.flash_line_bytes * ws
+            stall = weight_stream_bytes(node, variant) / lm.flash_line_bytes * ws
         out.append(NodeCost(k, node.name, node.op, variant, node_macs(node), instr, stall,
                             instr * lm.cpi + stall, modelled, how if modelled else "rough"))
     return out
