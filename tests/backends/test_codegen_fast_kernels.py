@@ -155,3 +155,22 @@ def test_fully_connected_fast_paths(case: int) -> None:
         fused_activation_function=act, keep_num_dims=False, weights_format=0,
         asymmetric_quantize_inputs=False))
     _check(m, on_qemu)
+
+
+ADD_CASES = [
+    # (shape, act): same shapes with at least 1,024 elements take pj_add_s8_lut
+    ((1, 16, 16, 8), "RELU"),
+    ((4, 300), "NONE"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(ADD_CASES)))
+def test_large_add_tables(case: int) -> None:
+    shape, act = ADD_CASES[case]
+    rng = np.random.default_rng(950 + case)
+    a = tensor("a", shape, "int8", q(0.03 + 0.1 * rng.random(), int(rng.integers(-20, 20))))
+    b = tensor("b", shape, "int8", q(0.03 + 0.1 * rng.random(), int(rng.integers(-20, 20))))
+    y = tensor("y", shape, "int8", q(0.1 + 0.1 * rng.random(), int(rng.integers(-5, 5))))
+    m = single_op_model("ADD", [a, b], [y], attrs=dict(fused_activation_function=act))
+    assert "pj_add_s8_lut(" in generate(m, name="op", target="cortex-m4").files["op.c"]
+    _check(m, True)

@@ -662,6 +662,7 @@ KERNEL_FEATURES = {
     "pj_dwconv_s8": _dw_portable,
     "pj_fc_s8_mve": _fc_mve,
     "pj_fc_s8_dsp": _fc_dsp,
+    "pj_add_s8_lut": lambda node, info: {"outputs": float(node.outputs[0].size), "one": 1.0},
     "pj_dwconv_s8_fast": lambda node, info: _dw_strip_kernel(node, info, 4, True),
     "pj_dwconv_s8_mve": lambda node, info: _dw_strip_kernel(node, info, 4, False),
     "pj_dwconv_s8_mve16": lambda node, info: _dw_strip_kernel(node, info, 16, True),
@@ -743,3 +744,12 @@ def weight_stream_bytes(node: Node, variant: str | None = None) -> float:
     if variant == "pj_fc_s8_mve":
         return float(math.ceil(batches / 2) * nd * k)
     return float(node_macs(node)) * size
+
+
+def table_reads(node: Node, variant: str | None = None) -> float:
+    """Random reads of generated lookup tables in flash per inference, each counted as a
+    whole flash line (no data cache assumed; a cache would hold the 2 KiB tables):
+    pj_add_s8_lut reads two table entries per element."""
+    if variant == "pj_add_s8_lut":
+        return 2.0 * node.outputs[0].size
+    return 0.0

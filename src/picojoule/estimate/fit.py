@@ -528,7 +528,8 @@ def banks(seed: int = 0) -> dict[str, Model]:
     for h, w, c, k, s in [(8, 8, 64, 8, 8), (25, 5, 64, 5, 5), (12, 12, 16, 2, 2),
                           (6, 6, 32, 3, 1)]:
         b.pool("AVERAGE_POOL_2D", h, w, c, k, s)
-    for shape in [(1, 32, 32, 16), (1, 16, 16, 32), (1, 8, 8, 64), (1, 100), (1, 7, 7, 3)]:
+    for shape in [(1, 32, 32, 16), (1, 16, 16, 32), (1, 8, 8, 64), (1, 100), (1, 7, 7, 3),
+                  (1, 4, 4, 40), (1, 1024)]:
         b.binary("ADD", shape, act="RELU")
     for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
         b.softmax(rows, depth)

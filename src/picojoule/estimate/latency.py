@@ -3,10 +3,10 @@
 A target file's ``[latency]`` table (written by ``scripts/fit_latency.py``) names the core
 class, the instruction model it uses (fitted on an emulated core: QEMU ``-icount``), the
 cycles-per-instruction factor of the class with its source, and how weights stream from
-flash. cycles(node) = instructions(node) * cpi + weight bytes / flash_line_bytes * wait
-states at the chosen clock. Wait states at f scale from the file's figure at max clock as
-ceil((ws_max + 1) * f / f_max) - 1 (a fixed flash access time; RM0432 gives 5 WS at 120 MHz
-and 3 WS at 80 MHz on the L4R5, which this reproduces).
+flash. cycles(node) = instructions(node) * cpi + (weight bytes / flash_line_bytes +
+lookup-table reads) * wait states at the chosen clock. Wait states at f scale from the
+file's figure at max clock as ceil((ws_max + 1) * f / f_max) - 1 (a fixed flash access
+time; RM0432 gives 5 WS at 120 MHz and 3 WS at 80 MHz on the L4R5, which this reproduces).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from picojoule.estimate.features import features, kernel_names, weight_stream_bytes
+from picojoule.estimate.features import (features, kernel_names, table_reads,
+                                         weight_stream_bytes)
 from picojoule.ir import Model, Node
 from picojoule.ops.registry import node_macs
 from picojoule.targets import Target
@@ -111,7 +112,8 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
             instr = _unknown_instructions(node)
         stall = 0.0
         if ws and lm.flash_line_bytes:
-            stall = weight_stream_bytes(node, variant) / lm.flash_line_bytes * ws
+            stall = (weight_stream_bytes(node, variant) / lm.flash_line_bytes
+                     + table_reads(node, variant)) * ws
         out.append(NodeCost(k, node.name, node.op, variant, node_macs(node), instr, stall,
                             instr * lm.cpi + stall, modelled, how if modelled else "rough"))
     return out

@@ -308,6 +308,14 @@ def _add_sub_quantized(node: Node, ins: Sequence[Value], out: Value, sign: int) 
     return _staged_kernel(node, ins, (pre1, pre2), combine, to_numpy(out.dtype))
 
 
+def add_input_table(zp: int, mult: int, shift: int, left_shift: int = 20) -> np.ndarray:
+    """The rescaled int8 input of TFLM's ADD/SUB for every value -128..127 (the ``pre``
+    stage of :func:`_add_sub_quantized`): int32, index ``v + 128``. The C backend stores it
+    as a lookup table for large additions."""
+    x = np.arange(-128, 128, dtype=np.int64)
+    return _mul_lt1(wrap_int32((x - zp) << left_shift), mult, shift).astype(np.int32)
+
+
 def _add_sub(node: Node, sign: int) -> Kernel:
     ins = _operands(node)
     out = node.outputs[0]
@@ -525,7 +533,8 @@ def prepare_add_n(node: Node) -> Kernel:
         acc = table.take(inputs[0].view(np.uint8)) + start
         for x in inputs[1:]:
             acc += table.take(x.view(np.uint8))
-        return [np.clip(multiply_by_quantized_multiplier_fast(acc, mo, sho) + zpo, lo, hi).astype(np.int8)]
+        y = multiply_by_quantized_multiplier_fast(acc, mo, sho) + zpo
+        return [np.clip(y, lo, hi).astype(np.int8)]
 
     return run
 

@@ -27,9 +27,9 @@ Per-kernel reasoning (kernels/*.c):
   ``k_h`` input rows the row needs into the scratch strip, then the whole output row is
   written from the strip. Chunk = one output row (the copied rows are counted as read
   in full: conservative).
-- ``pj_add_s8`` (pj_add.c), same-shape path: ``out[i] = f(in1[i], in2[i])`` with both
-  operands loaded before the store, ``i`` increasing. Chunk = one element (either input
-  may be the overwritten one).
+- ``pj_add_s8`` (pj_add.c), same-shape path, and ``pj_add_s8_lut``: ``out[i] = f(in1[i],
+  in2[i])`` with both operands loaded before the store, ``i`` increasing. Chunk = one
+  element (either input may be the overwritten one).
 
 Reverse order (generated driver, no new kernel): a pointwise convolution (1x1 filter, no
 padding) whose output pixels are larger than its input pixels can only overwrite its
@@ -147,7 +147,7 @@ def _add(node: Node, index: int) -> KernelChunks | None:
     x, y = node.inputs[index], node.outputs[0]
     other = node.inputs[1 - index]
     if other is None or x.shape != y.shape or other.shape != y.shape or x.dtype != y.dtype:
-        return None  # only pj_add_s8's same-shape loop is modelled
+        return None  # only the same-shape loops are modelled
     idx = np.arange(x.size, dtype=np.int64)
     return KernelChunks(idx, _itemsize(x), (idx + 1) * _itemsize(y))
 
@@ -160,6 +160,7 @@ KERNELS = {
     "pj_dwconv_s8": _dw_pixel,
     "pj_dwconv_s8_fast": _dw_rows,
     "pj_add_s8": _add,
+    "pj_add_s8_lut": _add,
 }
 
 

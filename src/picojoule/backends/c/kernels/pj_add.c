@@ -56,3 +56,29 @@ void pj_add_s8(const pj_add_params *p, const int8_t *in1, const int8_t *in2, int
         }
     }
 }
+
+/* Large same-shape ADDs with pj_rq constants.  The two input requantizations are functions
+ * of one int8 value each, so the generator tabulates them with the reference kernel's
+ * arithmetic: lut[128 + v] for input 1, lut[384 + v] for input 2 (v in [-128, 127]).  An
+ * element then costs two table loads, the output requantization and the clamp.  The
+ * constants are copied to locals first: the int8 stores could alias p's fields. */
+void pj_add_s8_lut(const pj_add_params *p, const int32_t *lut, const int8_t *in1,
+                   const int8_t *in2, int8_t *out)
+{
+    const int32_t n = p->dims[0] * p->dims[1] * p->dims[2] * p->dims[3];
+    const int32_t *t1 = lut + 128, *t2 = lut + 384;
+    const int32_t rq[4] = {p->rq[8], p->rq[9], p->rq[10], p->rq[11]};
+    const int32_t lo = p->act_min, hi = p->act_max;
+    int32_t i;
+    if (rq[1] < 0) {
+        for (i = 0; i < n; ++i) {
+            const int32_t v = pj_rq_any(t1[in1[i]] + t2[in2[i]], rq);
+            out[i] = (int8_t)pj_clamp32(v, lo, hi);
+        }
+        return;
+    }
+    for (i = 0; i < n; ++i) {
+        const int32_t v = pj_rq(t1[in1[i]] + t2[in2[i]], rq);
+        out[i] = (int8_t)pj_clamp32(v, lo, hi);
+    }
+}

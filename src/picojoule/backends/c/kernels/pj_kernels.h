@@ -97,6 +97,10 @@ typedef struct {
 } pj_add_params;
 
 void pj_add_s8(const pj_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+/* Same shapes and pj_rq constants, the input requantizations from a generated table
+ * lut[512] (see pj_add.c). */
+void pj_add_s8_lut(const pj_add_params *p, const int32_t *lut, const int8_t *in1,
+                   const int8_t *in2, int8_t *out);
 
 /* ---- SOFTMAX (int8 -> int8) ---------------------------------------------------------- */
 typedef struct {
