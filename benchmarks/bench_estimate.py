@@ -8,6 +8,8 @@
    versions of the four made by picojoule's quantizer from the float32 ones with 8 seeded
    N(0, 1) calibration inputs) and compare with the measured count of one inference of the
    unprofiled firmware. Bar: every ratio within 1 +- 0.10.
+1b. Third-party single-op models (no bar): TFLM's 127 SEANet integration-test models through
+   ``estimate`` (the STM32L4R5 file's fit) against the emulated Cortex-M4's count.
 2. Power model vs published energy: for every [[published]] MLPerf Tiny energy run in the
    catalogue (scripts/mlperf_tiny_runs.py, rounds v0.5-v1.3), the power model is refitted
    without the run's system (picojoule.estimate.power.leave_one_system_out; a datasheet
@@ -297,6 +299,39 @@ def outside_the_fit(classes: list[str], models: dict) -> None:
                   f"{r['instructions'] / meas:>6.3f}  {r['method']}")
 
 
+def single_op_corpus(classes: list[str]) -> None:
+    """TFLM's 127 SEANet single-op test models (third-party shapes, never seen by the fit)
+    through ``estimate`` on the STM32L4R5 against the emulated Cortex-M4's count (no bar)."""
+    from picojoule.estimate import METHOD_FITTED, estimate
+    from picojoule.estimate import fit as F
+    from picojoule.importers.tflite import load
+
+    paths = sorted((SHARED / "ops").glob("*.tflite"))
+    if "cortex-m4" not in classes or not paths:
+        return
+    print("\n== 1b. third-party single-op models (no bar): TFLM's SEANet integration-test models "
+          "(../shared/models/ops),\n    `estimate` on the STM32L4R5 (its file's Cortex-M4 fit, "
+          "which never saw them) vs the emulated Cortex-M4's instructions")
+    groups: dict[str, list[tuple[float, str]]] = {}
+    for path in paths:
+        m = load(path)
+        meas = F.measure_total(m, "cortex-m4")
+        r = estimate(m, "stm32l4r5")
+        op = path.stem.rstrip("0123456789")
+        groups.setdefault(op, []).append((r["instructions"] / meas, r["method"]))
+    print(f"{'op':15} {'models':>6} {'within +-10%':>12} {'ratio range':>14}  method")
+    within = total = 0
+    for op, rows in sorted(groups.items()):
+        ratios = [x for x, _ in rows]
+        ok = sum(abs(x - 1) <= LATENCY_TOL for x in ratios)
+        within += ok
+        total += len(rows)
+        fitted = all(meth == METHOD_FITTED for _, meth in rows)
+        print(f"{op:15} {len(rows):>6} {ok:>12} {min(ratios):>6.3f}-{max(ratios):.3f}  "
+              f"{'fitted' if fitted else 'partly rough (kernel outside the fit)'}")
+    print(f"{'all':15} {total:>6} {within:>12}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--classes", help="emulated cores for bar 1 (default: all available; "
@@ -312,6 +347,7 @@ def main() -> int:
     held_out = held_out_models() if classes else {}
     if classes:
         l_ok, l_n = bar_latency(classes, held_out)
+        single_op_corpus(classes)
     else:
         print("bar 1 skipped: " + ("--classes none" if args.classes == "none" else
                                    "the ARM toolchain or qemu-system-arm is missing"))

@@ -77,14 +77,15 @@ def test_fit_then_predict_unseen_fc_on_m4() -> None:
                                         ("int16_banks", "INT16_KERNELS")])
 def test_banks_cover_every_float_and_int16_kernel(banks: str, kind: str) -> None:
     # Every float32 / int16x8 kernel the fit is meant to cover is measured by a bank, on
-    # the generator's own choice of kernel for each bank node, on every core class.
+    # the generator's own choice of kernel for each bank node, on every core class (the
+    # int16 banks also hold the data-movement kernels, which serve every element size).
     from picojoule.estimate import features as feats
 
     for core in ("cortex-m4", "cortex-m55"):
         seen = set()
         for m in getattr(F, banks)().values():
             seen |= {name for name, _ in kernel_names(m, core).values()}
-        assert seen == set(getattr(feats, kind)), core
+        assert seen - feats.DATA_KERNELS == set(getattr(feats, kind)), core
 
 
 @pytest.mark.skipif(F.available_classes() == [], reason="ARM toolchain or QEMU missing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,8 +55,6 @@ def test_float_kws_uses_the_float_kernel_fit() -> None:
     # one inference takes 34,465,600 instructions; the STM32L4R5's fitted model (Cortex-M4)
     # must predict it within 10%, say the method is fitted, and warn that its CPI was made
     # for integer loops.
-    from pathlib import Path
-
     from picojoule.estimate import METHOD_FITTED, estimate
 
     models = Path(__file__).resolve().parents[3] / "shared" / "models" / "mlperf_tiny"
@@ -102,3 +101,17 @@ def test_int16_kws_uses_the_int16_kernel_fit() -> None:
     r = estimate(qm, "stm32l4r5")
     assert r["method"] == METHOD_FITTED
     assert abs(r["instructions"] / 50_338_840 - 1) <= 0.10, r["instructions"]
+
+
+def test_unfitted_kernels_without_macs_still_mark_the_method() -> None:
+    # TFLM's SEANet QUANTIZE test model (int32 -> int16, one pj_requantize call, no MACs):
+    # the kernel is outside the fit, so nearly all its time is the rough figure and the
+    # method must say so; a large network whose kernels are all fitted stays "fitted".
+    from picojoule.estimate import METHOD_FITTED, METHOD_PARTLY, estimate
+
+    models = Path(__file__).resolve().parents[3] / "shared" / "models"
+    r = estimate(models / "ops" / "quantize0.tflite", "stm32l4r5")
+    assert r["method"] == METHOD_PARTLY
+    assert any("pj_requantize" in w for w in r["warnings"])
+    vww = estimate(models / "mlperf_tiny" / "vww_mobilenetv1_96_int8.tflite", "stm32l4r5")
+    assert vww["method"] == METHOD_FITTED

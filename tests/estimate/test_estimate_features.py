@@ -3,13 +3,15 @@ the loops of the C kernels (backends/c/kernels/pj_conv.c, pj_dwconv.c, pj_common
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from helpers_estimate import fc_model
 from picojoule.estimate import fit as F
-from picojoule.estimate.features import (_chunked, _conv_w16, _dw_strip_kernel, features,
-                                         weight_stream_bytes)
+from picojoule.estimate.features import (_chunked, _conv_w16, _dw_strip_kernel, _leaky,
+                                         features, kernel_names, weight_stream_bytes)
 from picojoule.ir import Node, Quant, Value
 
 FULL = {"rq": True, "act_min": -128, "act_max": 127}
@@ -211,3 +213,40 @@ def test_weight_bytes_follow_the_stored_weights() -> None:
     node.outputs[0].shape = (2, 9)
     assert weight_stream_bytes(node, "pj_fc_s8_dsp") == 2 * 12 * 8
     assert weight_stream_bytes(node, "pj_fc_s8") == 2 * 9 * 5
+
+
+def test_copy_counts_from_the_generated_parameter_blocks() -> None:
+    # TFLM's SEANet test models. strided_slice0: rows 2..7 of (1, 8, 166, 2) int16 are one
+    # contiguous run of 6 * 166 * 2 = 1,992 elements = 3,984 bytes (one memcpy). pad0:
+    # (1, 2, 160, 2) -> (1, 2, 166, 2): the whole output (664 int16) filled element by
+    # element, then 2 rows of 160 * 2 elements (640 bytes each) copied into it.
+    from picojoule.importers.tflite import load
+
+    ops = Path(__file__).resolve().parents[3] / "shared" / "models" / "ops"
+    m = load(ops / "strided_slice0.tflite")
+    variant, f = features(m.main.nodes[0], kernel_names(m, "cortex-m4")[0])
+    assert variant == "pj_copy"
+    assert (f["bytes"], f["rows"], f["calls"], f["elements"]) == (3984, 1, 1, 0)
+    m = load(ops / "pad0.tflite")
+    variant, f = features(m.main.nodes[0], kernel_names(m, "cortex-m4")[0])
+    assert variant == "pj_fill"
+    assert (f["fill_elems"], f["fill_bytes"], f["bytes"], f["rows"]) == (664, 0, 1280, 2)
+
+
+def test_io_copies_are_priced_per_byte_and_per_copy() -> None:
+    # fc_model: a (1, 64) int8 input and a (1, 10) int8 output, copied in and out by the
+    # invoke function: 0.5 * 74 bytes + 10 * 2 copies = 57 instructions.
+    from picojoule.estimate.latency import io_copy_instructions
+
+    coefs = {"pj_copy": {"bytes": 0.5, "rows": 10.0, "one": 99.0}}
+    assert io_copy_instructions(fc_model(), coefs) == 57
+    assert io_copy_instructions(fc_model(), {}) is None
+
+
+def test_leaky_relu_counts_the_rounding_branches() -> None:
+    # A negative shift takes pj_mbqm's rounding step; shift 0 or a left shift does not.
+    node = fc_model().main.nodes[0]
+    f = _leaky(node, {"id_shift": 1, "alpha_shift": -1})
+    assert (f["outputs"], f["id_right"], f["alpha_right"]) == (10, 0, 10)
+    g = _leaky(node, {"id_shift": 0, "alpha_shift": 0})
+    assert g["id_right"] == g["alpha_right"] == 0

@@ -41,6 +41,9 @@ METHOD_FITTED = "fitted kernel model"
 METHOD_PARTLY = ("fitted kernel model, partly rough: some kernels are outside the fit (see "
                  "warnings)")
 METHOD_FALLBACK = "fallback: op count x pJ/op (5 pJ per 8-bit op, first estimate)"
+#: Above this share of the estimated cycles on the rough figure (kernels outside the fit),
+#: ``method`` says "partly rough" (a few unfitted copies in a large network stay below it).
+ROUGH_SHARE = 0.01
 #: Energy per 8-bit operation for the fallback (a MAC is 2 ops).
 PJ_PER_OP = 5.0
 PJ_PER_OP_SOURCE = ("estimate: 5 pJ per 8-bit op, a first estimate for a microcontroller "
@@ -73,6 +76,16 @@ def op_count(model: Model) -> int:
         elif n.op not in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
             total += sum(v.size for v in n.outputs)
     return total
+
+
+def _partly_rough(costs) -> bool:
+    """Whether ``method`` says "partly rough": a MAC-bearing kernel is outside the fit, or
+    kernels outside the fit take more than :data:`ROUGH_SHARE` of the estimated cycles."""
+    if any(not c.modelled and c.macs for c in costs):
+        return True
+    total = sum(c.cycles for c in costs)
+    rough = sum(c.cycles for c in costs if not c.modelled)
+    return total > 0 and rough / total > ROUGH_SHARE
 
 
 def _model_name(model: Model) -> str:
@@ -243,8 +256,8 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
 
     method = METHOD_FITTED if (lm is not None and energy_method != METHOD_FALLBACK) \
         else METHOD_FALLBACK
-    if method == METHOD_FITTED and any(not c.modelled and c.macs for c in costs):
-        method = METHOD_PARTLY  # a MAC-bearing kernel on the rough per-MAC figure
+    if method == METHOD_FITTED and _partly_rough(costs):
+        method = METHOD_PARTLY
     result: dict[str, Any] = {
         "model": _model_name(m),
         "target": t.name,

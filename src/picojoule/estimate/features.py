@@ -56,8 +56,14 @@ KernelInfo = tuple[str, dict]
 
 def _block_fields(block: str) -> dict:
     fields: dict = {}
-    for m in re.finditer(r"/\* (\w+) \*/ ([^,\n]+)", block):
+    for m in re.finditer(r"/\* (\w+) \*/ (\{[^}]*\}|[^,\n]+)", block):
         v = m.group(2).strip()
+        if v.startswith("{"):  # an array field: its integers
+            try:
+                fields[m.group(1)] = [int(e) for e in v.strip("{}").split(",")]
+            except ValueError:
+                fields[m.group(1)] = v
+            continue
         try:
             fields[m.group(1)] = int(v)
         except ValueError:
@@ -99,6 +105,13 @@ def kernel_names(model: Model, core: str, dsp: bool | None = None) -> dict[int, 
         fields = _block_fields(block) if block is not None else {}
         if "last chunk first" in head:
             fields["chunks"] = 2 if "q.in_w = 2" in body else 1
+        if call.group(1) in ("pj_copy", "pj_fill"):
+            # every copy of the node (CONCATENATION: one per input; PAD: the interior)
+            fields["copies"] = [_block_fields(blocks[c]) for c in
+                                re.findall(r"\bpj_copy\(&(\w+)", body) if c in blocks]
+            fill = re.match(r"pj_fill\([^;]*?, (\d+), (\d+), ", body[call.start():])
+            if fill:
+                fields["fill_n"], fields["fill_elem"] = int(fill.group(1)), int(fill.group(2))
         out[k] = (call.group(1), fields)
     for m in re.finditer(r"/\* (\d+): \S+ [^\n]*aliases its input \*/", src):
         out[int(m.group(1))] = ("free", {})
@@ -532,6 +545,45 @@ def _dw_portable(node: Node, info: dict) -> dict[str, float]:
             "one": 1.0}
 
 
+def _copy(node: Node, info: dict) -> dict[str, float]:
+    """pj_copy (STRIDED_SLICE, CONCATENATION: one call per input, TRANSPOSE, the interior of
+    PAD) from its parameter blocks: per call and row (every index of the outer dimensions)
+    the offset sums over the rank, then one memcpy of the row when both innermost strides
+    are 1 (``bytes``), else one small copy per element (``elements``); pj_fill (PAD) adds
+    the fill of the whole output: a memset for bytes, one copy per element otherwise."""
+    out = {"rows": 0.0, "row_dims": 0.0, "bytes": 0.0, "elements": 0.0, "calls": 0.0,
+           "fill_bytes": 0.0, "fill_elems": 0.0, "one": 1.0}
+    for block in info.get("copies", [info]):
+        count = block.get("count")
+        if not isinstance(count, list) or not block.get("rank"):
+            continue
+        rank, elem = int(block["rank"]), int(block.get("elem", 1))
+        rows = int(np.prod(count[:rank - 1])) if rank > 1 else 1
+        inner = count[rank - 1]
+        contiguous = block["src_stride"][rank - 1] == 1 and block["dst_stride"][rank - 1] == 1
+        out["calls"] += 1.0
+        out["rows"] += float(rows)
+        out["row_dims"] += float(rows * rank)
+        if contiguous:
+            out["bytes"] += float(rows * inner * elem)
+        else:
+            out["elements"] += float(rows * inner)
+    if "fill_n" in info:
+        n, elem = int(info["fill_n"]), int(info["fill_elem"])
+        out["fill_bytes" if elem == 1 else "fill_elems"] = float(n)
+    return out
+
+
+def _leaky(node: Node, info: dict) -> dict[str, float]:
+    """pj_leaky_relu_s8 / _s16: per element the branch by sign and one requantization, whose
+    right-shift form (a rounding step) costs more than a left shift or none: the elements
+    are counted apart for each branch whose shift is negative (half the data takes each
+    branch on the fit's random inputs)."""
+    n = float(node.outputs[0].size)
+    return {"outputs": n, "id_right": n if info.get("id_shift", 0) < 0 else 0.0,
+            "alpha_right": n if info.get("alpha_shift", 0) < 0 else 0.0, "one": 1.0}
+
+
 def _fc_dsp(node: Node, info: dict) -> dict[str, float]:
     """pj_fc_s8_dsp: per batch the inputs widened to int16 (padded to a multiple of 4), then
     blocks of 4 rows (out_depth padded to a multiple of 4) over groups of 4 inputs, and the
@@ -662,6 +714,10 @@ KERNEL_FEATURES = {
     "pj_dwconv_s8": _dw_portable,
     "pj_fc_s8_mve": _fc_mve,
     "pj_fc_s8_dsp": _fc_dsp,
+    "pj_copy": _copy,
+    "pj_leaky_relu_s8": _leaky,
+    "pj_leaky_relu_s16": _leaky,
+    "pj_fill": _copy,
     "pj_add_s8_lut": lambda node, info: {"outputs": float(node.outputs[0].size), "one": 1.0},
     "pj_dwconv_s8_fast": lambda node, info: _dw_strip_kernel(node, info, 4, True),
     "pj_dwconv_s8_mve": lambda node, info: _dw_strip_kernel(node, info, 4, False),
@@ -687,7 +743,9 @@ FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_conv_hybrid", "pj_dwconv_f32", "pj
                            "pj_pool_f32", "pj_binary_f32", "pj_softmax_f32"})
 #: picojoule's int16x8 kernels with their own fit (pj_pool_int also runs int8 max pooling).
 INT16_KERNELS = frozenset({"pj_conv_s16", "pj_dwconv_s16", "pj_pool_int", "pj_addsub_s16",
-                           "pj_mul_s16", "pj_softmax_s16"})
+                           "pj_mul_s16", "pj_softmax_s16", "pj_leaky_relu_s16"})
+#: Data-movement kernels of any element size, measured in the int8 and int16 banks.
+DATA_KERNELS = frozenset({"pj_copy", "pj_fill"})
 
 
 def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[str, float]]:

@@ -235,6 +235,34 @@ class _Bank:
         self._add("SOFTMAX", [x], [self._out((rows, depth), scale=scale, zp=zp)],
                   {"beta": 1.0})
 
+    def strided_slice(self, shape, begin, end, strides) -> None:
+        x = self._io(shape)
+        out = tuple(len(range(b, e, st)) for b, e, st in zip(begin, end, strides))
+        y = self._out(out, scale=float(x.quant.scale0), zp=int(x.quant.zp0))
+        ends = [self._const(np.asarray(v, np.int32), "int32", None)
+                for v in (begin, end, strides)]
+        self._add("STRIDED_SLICE", [x, *ends], [y], {
+            "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+            "shrink_axis_mask": 0, "offset": False})
+
+    def pad(self, shape, pads) -> None:
+        x = self._io(shape)
+        out = tuple(d + a + b for d, (a, b) in zip(shape, pads))
+        y = self._out(out, scale=float(x.quant.scale0), zp=int(x.quant.zp0))
+        self._add("PAD", [x, self._const(np.asarray(pads, np.int32), "int32", None)], [y], {})
+
+    def leaky_relu(self, shape, alpha, in_scale, out_scale) -> None:
+        x = self._io(shape, scale=in_scale)
+        y = self._out(shape, scale=out_scale)
+        self._add("LEAKY_RELU", [x], [y], {"alpha": alpha})
+
+    def concat(self, shapes, axis) -> None:
+        xs = [self._io(sh, scale=0.05, zp=3) for sh in shapes]
+        out = list(shapes[0])
+        out[axis] = sum(sh[axis] for sh in shapes)
+        y = self._out(tuple(out), scale=0.05, zp=3)
+        self._add("CONCATENATION", xs, [y], {"axis": axis, "fused_activation_function": "NONE"})
+
     def chain(self, h, w, channels, strides) -> None:
         """A chain of full-range 1x1 convolutions (channels[0] -> channels[1] -> ...): the
         generator runs such layers in place, chunk by chunk (one kernel call per pixel pair
@@ -427,9 +455,41 @@ def _direct_banks(bank, seed: int, prefix: str, narrow: bool) -> dict[str, Model
     return out
 
 
+#: Data movement (pj_copy, pj_fill: contiguous rows, strided gathers, fills, concats) and
+#: LEAKY_RELU (scales that take the left- and right-shift requantization paths).
+_DATA = [
+    ("strided_slice", (1, 8, 166, 8), (0, 2, 0, 0), (1, 8, 166, 8), (1, 1, 1, 1)),
+    ("strided_slice", (1, 12, 20, 6), (0, 0, 4, 0), (1, 12, 16, 6), (1, 1, 1, 1)),
+    ("strided_slice", (1, 10, 40, 4), (0, 0, 0, 0), (1, 10, 40, 4), (1, 2, 2, 1)),
+    ("strided_slice", (2, 300), (0, 10), (2, 290), (1, 3)),
+    ("strided_slice", (1, 6, 6, 32), (0, 1, 1, 0), (1, 5, 5, 16), (1, 1, 1, 1)),
+    ("pad", (1, 2, 160, 8), ((0, 0), (0, 0), (3, 3), (0, 0))),
+    ("pad", (1, 12, 12, 16), ((0, 0), (1, 1), (1, 1), (0, 0))),
+    ("pad", (1, 4, 30, 2), ((0, 0), (2, 0), (0, 0), (0, 0))),
+    ("pad", (500,), ((12, 12),)),
+    ("concat", [(1, 8, 8, 16), (1, 8, 8, 8)], 3),
+    ("concat", [(1, 4, 20, 4), (1, 4, 20, 4), (1, 4, 20, 4)], 1),
+    ("concat", [(2, 200), (2, 56)], 1),
+    ("leaky_relu", (1, 2, 160, 8), 0.3, 0.002, 0.002),
+    ("leaky_relu", (1, 2, 80, 16), 0.3, 0.02, 0.012),
+    ("leaky_relu", (1, 40, 10), 0.1, 0.01, 0.02),
+    ("leaky_relu", (1, 30, 16), 0.3, 0.01, 0.006),
+    ("leaky_relu", (300,), 0.2, 0.004, 0.003),
+    ("leaky_relu", (1, 8, 8, 12), 0.3, 0.006, 0.006),
+]
+
+
+def _data_bank(bank, seed: int, name: str) -> dict[str, Model]:
+    b = bank(seed)
+    for kind, *args in _DATA:
+        getattr(b, kind)(*args)
+    return {name: b.model(name)}
+
+
 def int16_banks(seed: int = 0) -> dict[str, Model]:
     """int16x8 single-op configurations (picojoule's 16x8 kernels)."""
-    return _direct_banks(_Int16Bank, seed + 20, "i16", narrow=True)
+    return {**_direct_banks(_Int16Bank, seed + 20, "i16", narrow=True),
+            **_data_bank(_Int16Bank, seed + 25, "i16_data")}
 
 
 def float_banks(seed: int = 0) -> dict[str, Model]:
@@ -534,6 +594,7 @@ def banks(seed: int = 0) -> dict[str, Model]:
     for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
         b.softmax(rows, depth)
     out["misc"] = b.model("misc")
+    out.update(_data_bank(_Bank, seed + 5, "data"))
     return out
 
 
@@ -589,6 +650,11 @@ def predict_node(coefs: dict[str, dict[str, float]], node: Node, kernel: str | N
 
 
 def predict_model(coefs: dict[str, dict[str, float]], model: Model, core_class: str) -> float:
+    """Predicted instructions of one inference: every node, and the copies of the inputs
+    and outputs (what :func:`measure_total` counts)."""
+    from picojoule.estimate.latency import io_copy_instructions
+
     kernels = kernel_names(model, C_TARGET[core_class], CLASSES[core_class][2])
     return float(sum(predict_node(coefs, n, kernels.get(k))
-                     for k, n in enumerate(model.main.nodes)))
+                     for k, n in enumerate(model.main.nodes))
+                 + (io_copy_instructions(model, coefs) or 0.0))
