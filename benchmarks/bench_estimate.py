@@ -99,6 +99,7 @@ def bar_latency(classes: list[str], held_out: dict) -> tuple[int, int]:
             samples += F.measure(m, cls, name)[0]
         for name, rel in TRAIN.items():
             samples += F.measure(load(SHARED / rel), cls, name)[0]
+        samples += F.io_samples(cls)
         coefs = F.fit(samples)
         for name, m in held_out.items():
             meas = F.measure_total(m, cls)

@@ -110,6 +110,7 @@ def measure_class(core_class: str, verbose: bool = True) -> list:
     samples = []
     for name, model in {**F.banks(), **F.float_banks(), **F.int16_banks()}.items():
         samples += F.measure(model, core_class, f"bank:{name}")[0]
+    samples += F.io_samples(core_class)
     for name, rel in TRAIN.items():
         samples += F.measure(load(SHARED / rel), core_class, name)[0]
     if verbose:

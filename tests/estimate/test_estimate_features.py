@@ -233,14 +233,12 @@ def test_copy_counts_from_the_generated_parameter_blocks() -> None:
     assert (f["fill_elems"], f["fill_bytes"], f["bytes"], f["rows"]) == (664, 0, 1280, 2)
 
 
-def test_io_copies_are_priced_per_byte_and_per_copy() -> None:
+def test_io_copies_count_every_graph_input_and_output() -> None:
     # fc_model: a (1, 64) int8 input and a (1, 10) int8 output, copied in and out by the
-    # invoke function: 0.5 * 74 bytes + 10 * 2 copies = 57 instructions.
-    from picojoule.estimate.latency import io_copy_instructions
-
-    coefs = {"pj_copy": {"bytes": 0.5, "rows": 10.0, "one": 99.0}}
-    assert io_copy_instructions(fc_model(), coefs) == 57
-    assert io_copy_instructions(fc_model(), {}) is None
+    # invoke function: 74 bytes in 2 copies. The RESHAPE-only model of 1,000 int16
+    # elements: 2,000 bytes in and 2,000 out.
+    assert F.io_features(fc_model()) == {"bytes": 74, "copies": 2, "one": 1}
+    assert F.io_features(F.io_model(1000, "int16")) == {"bytes": 4000, "copies": 2, "one": 1}
 
 
 def test_leaky_relu_counts_the_rounding_branches() -> None:
@@ -250,3 +248,23 @@ def test_leaky_relu_counts_the_rounding_branches() -> None:
     assert (f["outputs"], f["id_right"], f["alpha_right"]) == (10, 0, 10)
     g = _leaky(node, {"id_shift": 0, "alpha_shift": 0})
     assert g["id_right"] == g["alpha_right"] == 0
+
+
+def test_transpose_conv_and_requantize_counts() -> None:
+    # SEANet transpose_conv0: 1 x 5 x 64 int16 input, 3 x 4 filter, stride (1, 2), VALID, 64
+    # outputs of 3 x 12. Every tap lands inside: 3 kernel rows x (4 columns x 5 pixels) = 60
+    # taps, each over 64 output and 64 input channels (245,760 MACs); the plane 3*12*64.
+    # quantize0: 640 int32 -> int16 elements (two compares to load, two to store), scale
+    # 1.49e-7 -> 9.2e-4: a right shift (the rounding step) for every element.
+    from picojoule.importers.tflite import load
+
+    ops = Path(__file__).resolve().parents[3] / "shared" / "models" / "ops"
+    m = load(ops / "transpose_conv0.tflite")
+    variant, f = features(m.main.nodes[0], kernel_names(m, "cortex-m4")[0])
+    assert variant == "pj_tconv_s16"
+    assert (f["taps"], f["tap_channels"], f["macs"], f["plane"], f["pixels"], f["rows"]) == \
+        (60, 3840, 245760, 2304, 5, 15)
+    m = load(ops / "quantize0.tflite")
+    variant, f = features(m.main.nodes[0], kernel_names(m, "cortex-m4")[0])
+    assert variant == "pj_requantize"
+    assert (f["outputs"], f["branches"], f["right"]) == (640, 2560, 640)

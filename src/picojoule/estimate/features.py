@@ -584,6 +584,36 @@ def _leaky(node: Node, info: dict) -> dict[str, float]:
             "alpha_right": n if info.get("alpha_shift", 0) < 0 else 0.0, "one": 1.0}
 
 
+def _tconv(node: Node, info: dict) -> dict[str, float]:
+    """pj_tconv_s16 / _s8: the int64 output plane zeroed and, at the end, requantized per
+    element; per input pixel the ky loop, per in-image ky the kx loop, per in-image tap
+    (ky, kx) one pass over the output channels, each a dot product over the input
+    channels."""
+    x, y, wt = node.inputs[2], node.outputs[0], node.inputs[1]
+    n, ih, iw, ic = (int(d) for d in x.shape)
+    _, oh, ow, oc = (int(d) for d in y.shape)
+    kh, kw = int(wt.shape[1]), int(wt.shape[2])
+    sh, sw = int(info.get("stride_h", 1)), int(info.get("stride_w", 1))
+    pt, pl = int(info.get("pad_t", 0)), int(info.get("pad_l", 0))
+    rows_in = [sum(0 <= i * sh - pt + k < oh for i in range(ih)) for k in range(kh)]
+    cols_in = [sum(0 <= i * sw - pl + k < ow for i in range(iw)) for k in range(kw)]
+    taps = n * sum(rows_in) * sum(cols_in)
+    return {"plane": float(n * oh * ow * oc), "pixels": float(n * ih * iw),
+            "rows": float(n * sum(rows_in) * iw), "taps": float(taps),
+            "tap_channels": float(taps * oc), "macs": float(taps * oc * ic), "one": 1.0}
+
+
+def _requantize(node: Node, info: dict) -> dict[str, float]:
+    """pj_requantize: per element a load and a store chosen by element size (one compare
+    for int8, two otherwise) and one requantization, with a rounding step for a negative
+    shift."""
+    n = float(node.outputs[0].size)
+    branches = (1 if info.get("in_elem", 1) == 1 else 2) + (1 if info.get("out_elem", 1) == 1
+                                                            else 2)
+    return {"outputs": n, "branches": n * branches,
+            "right": n if info.get("shift", 0) < 0 else 0.0, "one": 1.0}
+
+
 def _fc_dsp(node: Node, info: dict) -> dict[str, float]:
     """pj_fc_s8_dsp: per batch the inputs widened to int16 (padded to a multiple of 4), then
     blocks of 4 rows (out_depth padded to a multiple of 4) over groups of 4 inputs, and the
@@ -717,6 +747,8 @@ KERNEL_FEATURES = {
     "pj_copy": _copy,
     "pj_leaky_relu_s8": _leaky,
     "pj_leaky_relu_s16": _leaky,
+    "pj_tconv_s16": _tconv,
+    "pj_requantize": _requantize,
     "pj_fill": _copy,
     "pj_add_s8_lut": lambda node, info: {"outputs": float(node.outputs[0].size), "one": 1.0},
     "pj_dwconv_s8_fast": lambda node, info: _dw_strip_kernel(node, info, 4, True),
@@ -743,9 +775,10 @@ FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_conv_hybrid", "pj_dwconv_f32", "pj
                            "pj_pool_f32", "pj_binary_f32", "pj_softmax_f32"})
 #: picojoule's int16x8 kernels with their own fit (pj_pool_int also runs int8 max pooling).
 INT16_KERNELS = frozenset({"pj_conv_s16", "pj_dwconv_s16", "pj_pool_int", "pj_addsub_s16",
-                           "pj_mul_s16", "pj_softmax_s16", "pj_leaky_relu_s16"})
-#: Data-movement kernels of any element size, measured in the int8 and int16 banks.
-DATA_KERNELS = frozenset({"pj_copy", "pj_fill"})
+                           "pj_mul_s16", "pj_softmax_s16", "pj_leaky_relu_s16",
+                           "pj_tconv_s16"})
+#: Data-movement and requantization kernels of any element size (int8/int16 banks).
+DATA_KERNELS = frozenset({"pj_copy", "pj_fill", "pj_requantize"})
 
 
 def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[str, float]]:

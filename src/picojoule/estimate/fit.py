@@ -88,6 +88,46 @@ def measure(model: Model, core_class: str, label: str = "", seed: int = 0
     return samples, total
 
 
+#: Graph input/output sizes of the models that measure the invoke function's copies.
+IO_SIZES = [(4, "float32"), (64, "int8"), (1000, "int8"), (4096, "int8"), (1000, "int16"),
+            (27648, "int8"), (250, "int16")]
+
+
+def io_model(n: int, dtype: str) -> Model:
+    """A model whose only node aliases its input (RESHAPE): one inference is the copy of an
+    n-element input into the arena and of the output out of it."""
+    g = Graph("main")
+    quant = None if dtype == "float32" else _q(0.05, 0)
+    x = Value("x", (1, n), dtype, quant=quant)
+    y = Value("y", (1, n), dtype, quant=quant)
+    shape = Value("shape", (2,), "int32", data=np.asarray([1, n], np.int32))
+    g.inputs.append(x)
+    g.outputs.append(y)
+    g.add_node(Node("RESHAPE", [x, shape], [y], {"new_shape": [1, n]}, name="reshape"))
+    m = Model([g], source=f"io:{n}x{dtype}")
+    m.verify()
+    return m
+
+
+def io_samples(core_class: str) -> list[Sample]:
+    """Samples of the pseudo-kernel "io_copies" (see :func:`io_features`): the whole
+    unprofiled inference of :func:`io_model` for each of :data:`IO_SIZES`."""
+    out = []
+    for n, dtype in IO_SIZES:
+        m = io_model(n, dtype)
+        out.append(Sample(f"io:{n}x{dtype}", 0, "COPY_IO", "io_copies", io_features(m),
+                          measure_total(m, core_class), dtype))
+    return out
+
+
+def io_features(model: Model) -> dict[str, float]:
+    """The generated invoke function's copies: every graph input into the arena and every
+    output out of it (one memcpy each)."""
+    values = [v for v in (*model.main.inputs, *model.main.outputs) if v is not None]
+    return {"bytes": float(sum(v.nbytes for v in values)), "copies": float(len(values)),
+            "one": 1.0}
+
+
 def first_node_with_input_copies(model: Model, kernels: dict) -> int | None:
     """The node the generated code runs first when the graph has several inputs (a bank):
     its profile window also holds the copies of every graph input into the arena (they run
@@ -371,6 +411,26 @@ class _Int16Bank(_Bank):
                         _q(0.002 * ws, np.zeros(cout), 0))
         return wt, b
 
+    def tconv(self, h, w, cin, cout, kh, kw, sh, sw, pad="VALID") -> None:
+        x = self._io((1, h, w, cin))
+        wt, b = self._wb((cout, kh, kw, cin), cout, 0)
+        oh, ow = ((h - 1) * sh + kh, (w - 1) * sw + kw) if pad == "VALID" else (h * sh, w * sw)
+        shape = self._const(np.asarray([1, oh, ow, cout], np.int32), "int32", None)
+        y = self._out((1, oh, ow, cout), scale=0.05)
+        self._add("TRANSPOSE_CONV", [shape, wt, x, b], [y], {
+            "padding": pad, "stride_h": sh, "stride_w": sw,
+            "fused_activation_function": "NONE"})
+
+    def requantize(self, shape, dtypes, scales) -> None:
+        """QUANTIZE between integer types (zero points 0, as int16 and int32 tensors have)."""
+        self.n += 1
+        x = Value(f"x{self.n}", tuple(shape), dtypes[0], quant=_q(scales[0], 0))
+        self.g.inputs.append(x)
+        self.n += 1
+        y = Value(f"y{self.n}", tuple(shape), dtypes[1], quant=_q(scales[1], 0))
+        self.g.outputs.append(y)
+        self._add("QUANTIZE", [x], [y], {})
+
     def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", narrow=False) -> None:
         kh, kw = (k, k) if isinstance(k, int) else k
         x = self._io((1, h, w, cin))
@@ -479,9 +539,23 @@ _DATA = [
 ]
 
 
-def _data_bank(bank, seed: int, name: str) -> dict[str, Model]:
+#: int16x8 only: TRANSPOSE_CONV (pj_tconv_s16) and QUANTIZE between integer types.
+_DATA_INT16 = [
+    ("tconv", 1, 5, 64, 64, 3, 4, 1, 2), ("tconv", 2, 20, 16, 8, 3, 4, 1, 2),
+    ("tconv", 4, 4, 8, 16, 3, 3, 2, 2), ("tconv", 3, 10, 4, 4, 2, 2, 2, 2, "SAME"),
+    ("tconv", 1, 12, 32, 16, 1, 4, 1, 2), ("tconv", 2, 8, 8, 8, 3, 3, 1, 1),
+    ("tconv", 1, 20, 16, 16, 1, 4, 1, 2), ("tconv", 2, 6, 24, 12, 3, 4, 1, 2),
+    ("requantize", (1, 2, 160, 2), ("int32", "int16"), (1.5e-7, 0.0009)),
+    ("requantize", (1, 2, 160, 2), ("int16", "int32"), (0.0005, 1.5e-7)),
+    ("requantize", (400,), ("int16", "int16"), (0.002, 0.003)),
+    ("requantize", (1, 10, 30), ("int16", "int16"), (0.004, 0.001)),
+    ("requantize", (256,), ("int32", "int16"), (3e-7, 0.0004)),
+]
+
+
+def _data_bank(bank, seed: int, name: str, extra=()) -> dict[str, Model]:
     b = bank(seed)
-    for kind, *args in _DATA:
+    for kind, *args in (*_DATA, *extra):
         getattr(b, kind)(*args)
     return {name: b.model(name)}
 
@@ -489,7 +563,7 @@ def _data_bank(bank, seed: int, name: str) -> dict[str, Model]:
 def int16_banks(seed: int = 0) -> dict[str, Model]:
     """int16x8 single-op configurations (picojoule's 16x8 kernels)."""
     return {**_direct_banks(_Int16Bank, seed + 20, "i16", narrow=True),
-            **_data_bank(_Int16Bank, seed + 25, "i16_data")}
+            **_data_bank(_Int16Bank, seed + 25, "i16_data", _DATA_INT16)}
 
 
 def float_banks(seed: int = 0) -> dict[str, Model]:
@@ -629,7 +703,7 @@ def fit(samples: list[Sample]) -> dict[str, dict[str, float]]:
     # times more instructions per MAC).
     by_op: dict[str, list[Sample]] = {}
     for s in samples:
-        if s.dtype == "int8":
+        if s.dtype == "int8" and s.op != "COPY_IO":
             by_op.setdefault(s.op, []).append(s)
     for op, ss in sorted(by_op.items()):
         if op not in out:
@@ -652,9 +726,8 @@ def predict_node(coefs: dict[str, dict[str, float]], node: Node, kernel: str | N
 def predict_model(coefs: dict[str, dict[str, float]], model: Model, core_class: str) -> float:
     """Predicted instructions of one inference: every node, and the copies of the inputs
     and outputs (what :func:`measure_total` counts)."""
-    from picojoule.estimate.latency import io_copy_instructions
-
     kernels = kernel_names(model, C_TARGET[core_class], CLASSES[core_class][2])
+    io = coefs.get("io_copies", {})
     return float(sum(predict_node(coefs, n, kernels.get(k))
                      for k, n in enumerate(model.main.nodes))
-                 + (io_copy_instructions(model, coefs) or 0.0))
+                 + sum(io.get(k, 0.0) * v for k, v in io_features(model).items()))

@@ -116,23 +116,14 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
                      + table_reads(node, variant)) * ws
         out.append(NodeCost(k, node.name, node.op, variant, node_macs(node), instr, stall,
                             instr * lm.cpi + stall, modelled, how if modelled else "rough"))
-    io = io_copy_instructions(model, lm.kernels)
+    io = lm.kernels.get("io_copies")
     if io is not None:
+        from picojoule.estimate.fit import io_features
+
+        instr = sum(io.get(k, 0.0) * v for k, v in io_features(model).items())
         out.append(NodeCost(len(model.main.nodes), "inputs and outputs", "COPY_IO",
-                            "memcpy", 0, io, 0.0, io * lm.cpi, True, "kernel"))
+                            "io_copies", 0, instr, 0.0, instr * lm.cpi, True, "kernel"))
     return out
-
-
-def io_copy_instructions(model: Model, kernels: dict[str, dict[str, float]]) -> float | None:
-    """Instructions of the generated invoke function's copies of the model's inputs into
-    the arena and of its outputs out of it: one memcpy each, priced with pj_copy's fitted
-    per-byte and per-row (one memcpy call) figures. None without a pj_copy fit."""
-    c = kernels.get("pj_copy")
-    if c is None:
-        return None
-    values = [v for v in (*model.main.inputs, *model.main.outputs) if v is not None]
-    nbytes = sum(v.nbytes for v in values)
-    return c.get("bytes", 0.0) * nbytes + c.get("rows", 0.0) * len(values)
 
 
 def _fitted_dtype(node: Node) -> bool:
