@@ -126,3 +126,16 @@ def test_supply_voltage_and_platform() -> None:
         estimate(fc_model(), "stm32l4r5", platform="freertos")
     with pytest.raises(TargetError, match="supply voltage must be 0.5-6 V"):
         estimate(fc_model(), "stm32l4r5", volts=12)
+
+
+def test_input_output_copies_are_a_row_of_their_own(tmp_path) -> None:
+    # The hand-set file of test_estimate_with_hand_set_latency_model plus an io_copies fit of
+    # 0.5 per byte and 10 per copy: fc_model copies 64 input and 10 output bytes, so
+    # 2,280 + 0.5 * 74 + 10 * 2 = 2,337 instructions; the copies' row has no node index.
+    path = write_target(tmp_path, "iochip", power=True, latency=True)
+    path.write_text(path.read_text() + "[latency.kernels.io_copies]\nbytes = 0.5\ncopies = 10.0\n")
+    r = estimate(fc_model(), path, mhz=100)
+    assert r["instructions"] == 2337
+    io = r["ops"][-1]
+    assert io["op"] == "COPY_IO" and io["index"] is None and io["instructions"] == 57
+    assert [o["index"] for o in r["ops"][:-1]] == [0]

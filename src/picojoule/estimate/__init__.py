@@ -175,8 +175,9 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
                             "floating-point loads and multiply-adds take several cycles "
                             "(3 for a multiply-add on a Cortex-M4 FPU), so this time may be "
                             "low")
-        for c in costs:
-            per_op.append({"index": c.index, "name": c.name, "op": c.op, "kernel": c.kernel,
+        for c in costs:  # the last row may be the invoke function's copies (index None)
+            per_op.append({"index": None if c.op == "COPY_IO" else c.index, "name": c.name,
+                           "op": c.op, "kernel": c.kernel,
                            "macs": c.macs, "instructions": round(c.instructions),
                            "cycles": round(c.cycles),
                            "latency_ms": c.cycles / (mhz * 1e3)})
@@ -335,9 +336,12 @@ def format_estimate(r: dict[str, Any], top: int = 10) -> str:
                      f"{r['battery']['name']} ({r['battery']['joules']:,.0f} J)")
     ops = sorted(r["ops"], key=lambda o: -o["latency_ms"])[:top]
     if ops:
-        lines.append(f"  slowest ops (of {len(r['ops'])}):")
+        nodes = sum(o["index"] is not None for o in r["ops"])
+        io = ", and the input/output copies" if nodes < len(r["ops"]) else ""
+        lines.append(f"  slowest ops (of {nodes}{io}):")
         for o in ops:
-            lines.append(f"    {o['index']:>3} {o['op']:<20} {o['latency_ms']:>9.3f} ms "
+            idx = "-" if o["index"] is None else o["index"]
+            lines.append(f"    {idx:>3} {o['op']:<20} {o['latency_ms']:>9.3f} ms "
                          f"{100 * o['share']:>5.1f}%  {o['kernel'] or ''}")
     for w in r["warnings"]:
         lines.append(f"  warning: {w}")
