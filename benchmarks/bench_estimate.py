@@ -8,8 +8,9 @@
    versions of the four made by picojoule's quantizer from the float32 ones with 8 seeded
    N(0, 1) calibration inputs) and compare with the measured count of one inference of the
    unprofiled firmware. Bar: every ratio within 1 +- 0.10.
-1b. Third-party single-op models (no bar): TFLM's 127 SEANet integration-test models through
-   ``estimate`` (the STM32L4R5 file's fit) against the emulated Cortex-M4's count.
+1b. Third-party models (no bar): TFLM's 127 SEANet integration-test models and its other
+   example models through ``estimate`` (the STM32L4R5 file's fit) against the emulated
+   Cortex-M4's count.
 2. Power model vs published energy: for every [[published]] MLPerf Tiny energy run in the
    catalogue (scripts/mlperf_tiny_runs.py, rounds v0.5-v1.3), the power model is refitted
    without the run's system (picojoule.estimate.power.leave_one_system_out; a datasheet
@@ -301,8 +302,9 @@ def outside_the_fit(classes: list[str], models: dict) -> None:
 
 
 def single_op_corpus(classes: list[str]) -> None:
-    """TFLM's 127 SEANet single-op test models (third-party shapes, never seen by the fit)
-    through ``estimate`` on the STM32L4R5 against the emulated Cortex-M4's count (no bar)."""
+    """TFLM's 127 SEANet single-op test models (third-party shapes, never seen by the fit),
+    then TFLM's other example models, through ``estimate`` on the STM32L4R5 against the
+    emulated Cortex-M4's count (no bar)."""
     from picojoule.estimate import METHOD_FITTED, estimate
     from picojoule.estimate import fit as F
     from picojoule.importers.tflite import load
@@ -331,6 +333,19 @@ def single_op_corpus(classes: list[str]) -> None:
         print(f"{op:15} {len(rows):>6} {ok:>12} {min(ratios):>6.3f}-{max(ratios):.3f}  "
               f"{'fitted' if fitted else 'partly rough (kernel outside the fit)'}")
     print(f"{'all':15} {total:>6} {within:>12}")
+    others = [p for p in sorted((SHARED / "tflm").glob("*.tflite"))
+              if p not in HELD_OUT.values() and "vela" not in p.stem]
+    if not others:
+        return
+    print("\n    TFLM's other example models (the NPU command stream left out), same comparison:")
+    print(f"{'model':36} {'measured':>11} {'estimated':>11} {'ratio':>6}  method")
+    for path in others:
+        m = load(path)
+        meas = F.measure_total(m, "cortex-m4")
+        r = estimate(m, "stm32l4r5")
+        print(f"{path.stem:36} {meas:>11,} {r['instructions']:>11,} "
+              f"{r['instructions'] / meas:>6.3f}  "
+              f"{'fitted' if r['method'] == METHOD_FITTED else 'partly rough'}")
 
 
 def main() -> int:
