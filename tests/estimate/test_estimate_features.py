@@ -268,3 +268,20 @@ def test_transpose_conv_and_requantize_counts() -> None:
     variant, f = features(m.main.nodes[0], kernel_names(m, "cortex-m4")[0])
     assert variant == "pj_requantize"
     assert (f["outputs"], f["branches"], f["right"]) == (640, 2560, 640)
+
+
+def test_svdf_counts() -> None:
+    # TFLM's keyword_scrambled, node 1: 96 int8 inputs, 64 filters of rank 1 with a memory
+    # of 8 int16 states: 64 * 96 feature MACs, 64 memmoves of 7 * 2 bytes, 64 * 8 time
+    # MACs, 64 outputs. The 8-bit variant's int8 state counts its time MACs apart.
+    from picojoule.importers.tflite import load
+
+    tflm = Path(__file__).resolve().parents[3] / "shared" / "models" / "tflm"
+    m = load(tflm / "keyword_scrambled.tflite")
+    variant, f = features(m.main.nodes[1], kernel_names(m, "cortex-m4")[1])
+    assert variant == "pj_svdf_s8"
+    assert (f["feature_macs"], f["filters"], f["state_bytes"], f["time_macs"], f["units"]) == \
+        (6144, 64, 896, 512, 64)
+    m = load(tflm / "keyword_scrambled_8bit.tflite")
+    _, g = features(m.main.nodes[1], kernel_names(m, "cortex-m4")[1])
+    assert (g["time_macs"], g["time_macs8"], g["state_bytes"]) == (0, 512, 448)

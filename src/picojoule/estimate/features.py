@@ -614,6 +614,25 @@ def _requantize(node: Node, info: dict) -> dict[str, float]:
             "right": n if info.get("shift", 0) < 0 else 0.0, "one": 1.0}
 
 
+def _svdf(node: Node, info: dict) -> dict[str, float]:
+    """pj_svdf_s8: per batch and filter a dot product over the inputs, a requantization and
+    a memmove of the filter's state (memory - 1 elements); per unit and rank a dot product
+    over the memory (int16 or int8 state, counted apart); per unit the output
+    requantization."""
+    x, wf, wt = node.inputs[0], node.inputs[1], node.inputs[2]
+    filters, inputs = int(wf.shape[0]), int(wf.shape[1])
+    memory = int(wt.shape[1])
+    batches = int(x.size) // inputs
+    units = int(node.outputs[0].size) // batches
+    wide = bool(info.get("state_is_16", 1))
+    time = float(batches * filters * memory)
+    return {"feature_macs": float(batches * filters * inputs),
+            "filters": float(batches * filters),
+            "state_bytes": float(batches * filters * (memory - 1) * (2 if wide else 1)),
+            "time_macs": time if wide else 0.0, "time_macs8": 0.0 if wide else time,
+            "units": float(batches * units), "one": 1.0}
+
+
 def _fc_dsp(node: Node, info: dict) -> dict[str, float]:
     """pj_fc_s8_dsp: per batch the inputs widened to int16 (padded to a multiple of 4), then
     blocks of 4 rows (out_depth padded to a multiple of 4) over groups of 4 inputs, and the
@@ -749,6 +768,8 @@ KERNEL_FEATURES = {
     "pj_leaky_relu_s16": _leaky,
     "pj_tconv_s16": _tconv,
     "pj_requantize": _requantize,
+    "pj_svdf_s8": _svdf,
+    "pj_softmax_s8_s16": _outputs_and_rows,
     "pj_fill": _copy,
     "pj_add_s8_lut": lambda node, info: {"outputs": float(node.outputs[0].size), "one": 1.0},
     "pj_dwconv_s8_fast": lambda node, info: _dw_strip_kernel(node, info, 4, True),

@@ -291,6 +291,33 @@ class _Bank:
         y = self._out(out, scale=float(x.quant.scale0), zp=int(x.quant.zp0))
         self._add("PAD", [x, self._const(np.asarray(pads, np.int32), "int32", None)], [y], {})
 
+    def svdf(self, inputs, filters, memory, rank, state="int16") -> None:
+        """int8 SVDF with a state (a variable) and time weights of type ``state``: int16 as
+        in TFLM's keyword model, int8 as in its 8-bit variant."""
+        units = filters // rank
+        x = self._io((1, inputs), scale=0.06, zp=-128)
+        wf = self._const(self.rng.integers(-127, 128, (filters, inputs)).astype(np.int8),
+                         "int8", _q(0.009))
+        hi = 3000 if state == "int16" else 127
+        wt = self._const(self.rng.integers(-hi, hi, (filters, memory)).astype(state),
+                         state, _q(0.0037))
+        b = self._const(self.rng.integers(-500, 500, units).astype(np.int32), "int32",
+                        _q(1.6e-5))
+        self.n += 1
+        state = Value(f"s{self.n}", (1, filters * memory), state, quant=_q(0.0044, 0))
+        state.variable = True
+        y = self._out((1, units), scale=0.24, zp=-128)
+        self._add("SVDF", [x, wf, wt, b, state], [y], {
+            "rank": rank, "fused_activation_function": "RELU",
+            "asymmetric_quantize_inputs": False})
+
+    def softmax_to_int16(self, rows, depth) -> None:
+        x = self._io((rows, depth), scale=0.07, zp=2)
+        self.n += 1
+        y = Value(f"y{self.n}", (rows, depth), "int16", quant=_q(1 / 65536, -32768))
+        self.g.outputs.append(y)
+        self._add("SOFTMAX", [x], [y], {"beta": 1.0})
+
     def leaky_relu(self, shape, alpha, in_scale, out_scale) -> None:
         x = self._io(shape, scale=in_scale)
         y = self._out(shape, scale=out_scale)
@@ -553,6 +580,18 @@ _DATA_INT16 = [
 ]
 
 
+#: int8 only: SVDF (pj_svdf_s8) and SOFTMAX int8 -> int16 (pj_softmax_s8_s16).
+_DATA_INT8 = [
+    ("svdf", 96, 64, 8, 1), ("svdf", 16, 64, 8, 1), ("svdf", 16, 32, 32, 1),
+    ("svdf", 32, 32, 32, 1), ("svdf", 40, 24, 10, 2), ("svdf", 64, 16, 20, 1),
+    ("svdf", 48, 40, 16, 1), ("svdf", 8, 16, 4, 1), ("svdf", 24, 48, 6, 3),
+    ("svdf", 96, 64, 8, 1, "int8"), ("svdf", 16, 32, 32, 1, "int8"),
+    ("svdf", 40, 24, 10, 2, "int8"), ("svdf", 32, 48, 12, 1, "int8"),
+    ("softmax_to_int16", 1, 2), ("softmax_to_int16", 1, 12), ("softmax_to_int16", 4, 10),
+    ("softmax_to_int16", 2, 40),
+]
+
+
 def _data_bank(bank, seed: int, name: str, extra=()) -> dict[str, Model]:
     b = bank(seed)
     for kind, *args in (*_DATA, *extra):
@@ -668,7 +707,7 @@ def banks(seed: int = 0) -> dict[str, Model]:
     for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
         b.softmax(rows, depth)
     out["misc"] = b.model("misc")
-    out.update(_data_bank(_Bank, seed + 5, "data"))
+    out.update(_data_bank(_Bank, seed + 5, "data", _DATA_INT8))
     return out
 
 
