@@ -311,6 +311,12 @@ class _Bank:
             "rank": rank, "fused_activation_function": "RELU",
             "asymmetric_quantize_inputs": False})
 
+    def unary(self, op, shape, out_q) -> None:
+        """A table-driven int8 activation (LOGISTIC, TANH) with TFLM's fixed output
+        quantization ``out_q`` = (scale, zero point)."""
+        x = self._io(shape, scale=0.08)
+        self._add(op, [x], [self._out(shape, scale=out_q[0], zp=out_q[1])], {})
+
     def softmax_to_int16(self, rows, depth) -> None:
         x = self._io((rows, depth), scale=0.07, zp=2)
         self.n += 1
@@ -580,7 +586,8 @@ _DATA_INT16 = [
 ]
 
 
-#: int8 only: SVDF (pj_svdf_s8) and SOFTMAX int8 -> int16 (pj_softmax_s8_s16).
+#: int8 only: SVDF (pj_svdf_s8), SOFTMAX int8 -> int16 (pj_softmax_s8_s16), MUL and SUB
+#: (pj_mul_s8, pj_addsub_s8, with broadcasting) and LOGISTIC / TANH (pj_lut_s8).
 _DATA_INT8 = [
     ("svdf", 96, 64, 8, 1), ("svdf", 16, 64, 8, 1), ("svdf", 16, 32, 32, 1),
     ("svdf", 32, 32, 32, 1), ("svdf", 40, 24, 10, 2), ("svdf", 64, 16, 20, 1),
@@ -589,6 +596,13 @@ _DATA_INT8 = [
     ("svdf", 40, 24, 10, 2, "int8"), ("svdf", 32, 48, 12, 1, "int8"),
     ("softmax_to_int16", 1, 2), ("softmax_to_int16", 1, 12), ("softmax_to_int16", 4, 10),
     ("softmax_to_int16", 2, 40),
+    ("binary", "MUL", (1, 8, 8, 16)), ("binary", "MUL", (1, 8, 8, 16), (1, 1, 1, 16)),
+    ("binary", "MUL", (300,)), ("binary", "MUL", (1, 4, 4, 32), (1, 4, 4, 32), "RELU"),
+    ("binary", "SUB", (1, 100)), ("binary", "SUB", (1, 6, 6, 8)),
+    ("binary", "SUB", (1, 8, 8, 16), (1, 1, 1, 16)), ("binary", "SUB", (2, 250)),
+    ("unary", "LOGISTIC", (1, 500), (1 / 256, -128)),
+    ("unary", "LOGISTIC", (1, 4, 4, 16), (1 / 256, -128)),
+    ("unary", "TANH", (1, 8, 8, 8), (1 / 128, 0)), ("unary", "TANH", (64,), (1 / 128, 0)),
 ]
 
 
