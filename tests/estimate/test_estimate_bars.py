@@ -129,3 +129,28 @@ def test_shipped_elementwise_fit_predicts_unseen_shapes_on_m4() -> None:
     for s in samples:
         pred = sum(lm.kernels[s.variant].get(k, 0.0) * v for k, v in s.feats.items())
         assert abs(pred / s.instructions - 1) <= 0.15, (s.op, pred, s.instructions)
+
+
+@pytest.mark.skipif(F.available_classes() == [], reason="ARM toolchain or QEMU missing")
+@pytest.mark.parametrize("bank", ["_Bank", "_Int16Bank"])
+def test_shipped_quantize_and_tconv_fit_predicts_unseen_shapes_on_m4(bank: str) -> None:
+    """The STM32L4R5 file's QUANTIZE (float32 -> int8/int16), DEQUANTIZE and TRANSPOSE_CONV
+    coefficients against the emulated M4's count on shapes and a seed the banks never used
+    (no saturating branch in these loops: within 5%)."""
+    from picojoule.estimate.latency import load_latency
+    from picojoule.targets import load_target
+
+    lm = load_latency(load_target("stm32l4r5"))
+    b = getattr(F, bank)(321)
+    b.binary("ADD", (1, 2, 2, 8))  # the first node also holds the input copies: left out
+    b.quantize_float((1, 12, 12, 4))
+    b.dequantize((1, 300))
+    b.quantize_float((2, 77))
+    b.dequantize((1, 6, 6, 16))
+    b.tconv(2, 9, 12, 10, 3, 4, 1, 2)
+    b.tconv(5, 5, 6, 6, 2, 2, 2, 2)
+    samples, _ = F.measure(b.model("unseen"), "cortex-m4", "unseen")
+    assert len(samples) == 6
+    for s in samples:
+        pred = sum(lm.kernels[s.variant].get(k, 0.0) * v for k, v in s.feats.items())
+        assert abs(pred / s.instructions - 1) <= 0.05, (s.variant, pred, s.instructions)

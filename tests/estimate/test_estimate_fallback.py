@@ -104,18 +104,18 @@ def test_int16_kws_uses_the_int16_kernel_fit() -> None:
 
 
 def test_unfitted_kernels_without_macs_still_mark_the_method() -> None:
-    # An int8 -> float32 DEQUANTIZE of 4,096 elements runs pj_dequantize_s8_f32, which is
-    # outside the fit and has no MACs: nearly all the time is the rough figure, so the method
-    # must say so; a large network whose kernels are all fitted stays "fitted".
-    from opkit import q, single_op_model, tensor
+    # An int16 -> int32 CAST of 4,096 elements runs pj_cast, which is outside the fit and has
+    # no MACs: nearly all the time is the rough figure, so the method must say so; a large
+    # network whose kernels are all fitted stays "fitted".
+    from opkit import single_op_model, tensor
 
     from picojoule.estimate import METHOD_FITTED, METHOD_PARTLY, estimate
 
-    x = tensor("x", (1, 64, 64), "int8", q(0.05, 3))
-    y = tensor("y", (1, 64, 64), "float32")
-    r = estimate(single_op_model("DEQUANTIZE", [x], [y]), "stm32l4r5")
+    x = tensor("x", (1, 64, 64), "int16")
+    y = tensor("y", (1, 64, 64), "int32")
+    r = estimate(single_op_model("CAST", [x], [y]), "stm32l4r5")
     assert r["method"] == METHOD_PARTLY
-    assert any("pj_dequantize_s8_f32" in w for w in r["warnings"])
+    assert any("pj_cast" in w for w in r["warnings"])
     models = Path(__file__).resolve().parents[3] / "shared" / "models"
     vww = estimate(models / "mlperf_tiny" / "vww_mobilenetv1_96_int8.tflite", "stm32l4r5")
     assert vww["method"] == METHOD_FITTED

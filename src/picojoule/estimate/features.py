@@ -767,6 +767,11 @@ KERNEL_FEATURES = {
     "pj_leaky_relu_s8": _leaky,
     "pj_leaky_relu_s16": _leaky,
     "pj_tconv_s16": _tconv,
+    "pj_tconv_s8": _tconv,
+    "pj_quantize_f32_s8": _outputs_and_rows,
+    "pj_quantize_f32_s16": _outputs_and_rows,
+    "pj_dequantize_s8_f32": _outputs_and_rows,
+    "pj_dequantize_s16_f32": _outputs_and_rows,
     "pj_requantize": _requantize,
     "pj_svdf_s8": _svdf,
     "pj_softmax_s8_s16": _outputs_and_rows,
@@ -801,8 +806,9 @@ FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_conv_hybrid", "pj_dwconv_f32", "pj
 INT16_KERNELS = frozenset({"pj_conv_s16", "pj_dwconv_s16", "pj_pool_int", "pj_addsub_s16",
                            "pj_mul_s16", "pj_softmax_s16", "pj_leaky_relu_s16",
                            "pj_tconv_s16"})
-#: Data-movement and requantization kernels of any element size (int8/int16 banks).
-DATA_KERNELS = frozenset({"pj_copy", "pj_fill", "pj_requantize"})
+#: Data-movement and (de)quantization kernels the int8 and int16 data banks measure.
+DATA_KERNELS = frozenset({"pj_copy", "pj_fill", "pj_requantize", "pj_quantize_f32_s16",
+                          "pj_dequantize_s16_f32"})
 
 
 def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[str, float]]:

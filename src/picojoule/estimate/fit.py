@@ -161,13 +161,15 @@ def _out_hw(size: int, k: int, s: int, pad: str) -> int:
 class _Bank:
     """Builds one graph of independent nodes (all int8, valid TFLM-style quantization).
 
-    The subclasses change the tensor types (``_io``/``_out``) and these quantizations:
-    pooling input = output (scale, zero point), elementwise operand and output scales,
-    softmax input scale and output (scale, zero point)."""
+    The subclasses change the tensor types (``_io``/``_out``, ``_wb``) and these
+    quantizations: pooling input = output (scale, zero point), elementwise operand and output
+    scales, softmax input scale and output (scale, zero point), transpose-convolution output
+    scale."""
 
     POOL_Q = (0.05, 3)
     BINARY_SCALES = (0.05, 0.07, 0.1)
     SOFTMAX_IN, SOFTMAX_OUT = 0.1, (1 / 256, -128)
+    TCONV_OUT = 0.5
 
     def __init__(self, seed: int) -> None:
         self.g = Graph("main")
@@ -203,17 +205,23 @@ class _Bank:
             ws[0] = 1e-9
         return ws
 
+    def _wb(self, shape, cout, axis, general=False) -> tuple[Value, Value]:
+        """int8 weights (per-channel scales along ``axis``, see :meth:`_wscales`) and int32
+        bias."""
+        ws = self._wscales(cout, general)
+        wt = self._const(self.rng.integers(-127, 128, shape).astype(np.int8), "int8",
+                         _q(ws, np.zeros(cout), axis))
+        b = self._const(self.rng.integers(-500, 500, cout).astype(np.int32), "int32",
+                        _q(0.05 * ws, np.zeros(cout), 0))
+        return wt, b
+
     def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", general=False,
              full=False) -> None:
         """``full``: output zero point -128, so RELU's range is the whole int8 range (the
         kernels' assembly epilogues); else a random zero point (a narrower range, C)."""
         kh, kw = (k, k) if isinstance(k, int) else k
         x = self._io((1, h, w, cin))
-        ws = self._wscales(cout, general)
-        wt = self._const(self.rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8),
-                         "int8", _q(ws, np.zeros(cout), 0))
-        b = self._const(self.rng.integers(-500, 500, cout).astype(np.int32), "int32",
-                        _q(0.05 * ws, np.zeros(cout), 0))
+        wt, b = self._wb((cout, kh, kw, cin), cout, 0, general)
         oh, ow = _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad)
         y = self._out((1, oh, ow, cout), scale=0.5, zp=-128 if full else None)
         self._add("CONV_2D", [x, wt, b], [y], {"padding": pad, "stride_h": s, "stride_w": s,
@@ -316,6 +324,31 @@ class _Bank:
         quantization ``out_q`` = (scale, zero point)."""
         x = self._io(shape, scale=0.08)
         self._add(op, [x], [self._out(shape, scale=out_q[0], zp=out_q[1])], {})
+
+    def quantize_float(self, shape) -> None:
+        """QUANTIZE from float32 into the bank's integer type."""
+        self.n += 1
+        x = Value(f"x{self.n}", tuple(shape), "float32")
+        self.g.inputs.append(x)
+        self._add("QUANTIZE", [x], [self._out(shape, scale=0.05)], {})
+
+    def dequantize(self, shape) -> None:
+        """DEQUANTIZE from the bank's integer type to float32."""
+        x = self._io(shape)
+        self.n += 1
+        y = Value(f"y{self.n}", tuple(shape), "float32")
+        self.g.outputs.append(y)
+        self._add("DEQUANTIZE", [x], [y], {})
+
+    def tconv(self, h, w, cin, cout, kh, kw, sh, sw, pad="VALID") -> None:
+        x = self._io((1, h, w, cin))
+        wt, b = self._wb((cout, kh, kw, cin), cout, 0)
+        oh, ow = ((h - 1) * sh + kh, (w - 1) * sw + kw) if pad == "VALID" else (h * sh, w * sw)
+        shape = self._const(np.asarray([1, oh, ow, cout], np.int32), "int32", None)
+        y = self._out((1, oh, ow, cout), scale=self.TCONV_OUT)
+        self._add("TRANSPOSE_CONV", [shape, wt, x, b], [y], {
+            "padding": pad, "stride_h": sh, "stride_w": sw,
+            "fused_activation_function": "NONE"})
 
     def softmax_to_int16(self, rows, depth) -> None:
         x = self._io((rows, depth), scale=0.07, zp=2)
@@ -422,6 +455,7 @@ class _Int16Bank(_Bank):
     POOL_Q = (0.003, 0)
     BINARY_SCALES = (0.002, 0.003, 0.004)
     SOFTMAX_IN, SOFTMAX_OUT = 0.0005, (1 / 32768, 0)
+    TCONV_OUT = 0.05
 
     def _io(self, shape, scale=0.002, zp=None) -> Value:
         self.n += 1
@@ -443,16 +477,6 @@ class _Int16Bank(_Bank):
         b = self._const(self.rng.integers(-5000, 5000, cout).astype(bt[0]), bt[1],
                         _q(0.002 * ws, np.zeros(cout), 0))
         return wt, b
-
-    def tconv(self, h, w, cin, cout, kh, kw, sh, sw, pad="VALID") -> None:
-        x = self._io((1, h, w, cin))
-        wt, b = self._wb((cout, kh, kw, cin), cout, 0)
-        oh, ow = ((h - 1) * sh + kh, (w - 1) * sw + kw) if pad == "VALID" else (h * sh, w * sw)
-        shape = self._const(np.asarray([1, oh, ow, cout], np.int32), "int32", None)
-        y = self._out((1, oh, ow, cout), scale=0.05)
-        self._add("TRANSPOSE_CONV", [shape, wt, x, b], [y], {
-            "padding": pad, "stride_h": sh, "stride_w": sw,
-            "fused_activation_function": "NONE"})
 
     def requantize(self, shape, dtypes, scales) -> None:
         """QUANTIZE between integer types (zero points 0, as int16 and int32 tensors have)."""
@@ -548,8 +572,9 @@ def _direct_banks(bank, seed: int, prefix: str, narrow: bool) -> dict[str, Model
     return out
 
 
-#: Data movement (pj_copy, pj_fill: contiguous rows, strided gathers, fills, concats) and
-#: LEAKY_RELU (scales that take the left- and right-shift requantization paths).
+#: Data movement (pj_copy, pj_fill: contiguous rows, strided gathers, fills, concats),
+#: LEAKY_RELU (scales that take the left- and right-shift requantization paths) and QUANTIZE /
+#: DEQUANTIZE between float32 and the bank's integer type.
 _DATA = [
     ("strided_slice", (1, 8, 166, 8), (0, 2, 0, 0), (1, 8, 166, 8), (1, 1, 1, 1)),
     ("strided_slice", (1, 12, 20, 6), (0, 0, 4, 0), (1, 12, 16, 6), (1, 1, 1, 1)),
@@ -569,6 +594,8 @@ _DATA = [
     ("leaky_relu", (1, 30, 16), 0.3, 0.01, 0.006),
     ("leaky_relu", (300,), 0.2, 0.004, 0.003),
     ("leaky_relu", (1, 8, 8, 12), 0.3, 0.006, 0.006),
+    ("quantize_float", (1, 500)), ("quantize_float", (1, 8, 8, 8)), ("quantize_float", (40,)),
+    ("dequantize", (1, 400)), ("dequantize", (10, 10)), ("dequantize", (1, 4, 4, 32)),
 ]
 
 
@@ -587,7 +614,8 @@ _DATA_INT16 = [
 
 
 #: int8 only: SVDF (pj_svdf_s8), SOFTMAX int8 -> int16 (pj_softmax_s8_s16), MUL and SUB
-#: (pj_mul_s8, pj_addsub_s8, with broadcasting) and LOGISTIC / TANH (pj_lut_s8).
+#: (pj_mul_s8, pj_addsub_s8, with broadcasting), LOGISTIC / TANH (pj_lut_s8) and
+#: TRANSPOSE_CONV (pj_tconv_s8).
 _DATA_INT8 = [
     ("svdf", 96, 64, 8, 1), ("svdf", 16, 64, 8, 1), ("svdf", 16, 32, 32, 1),
     ("svdf", 32, 32, 32, 1), ("svdf", 40, 24, 10, 2), ("svdf", 64, 16, 20, 1),
@@ -603,6 +631,10 @@ _DATA_INT8 = [
     ("unary", "LOGISTIC", (1, 500), (1 / 256, -128)),
     ("unary", "LOGISTIC", (1, 4, 4, 16), (1 / 256, -128)),
     ("unary", "TANH", (1, 8, 8, 8), (1 / 128, 0)), ("unary", "TANH", (64,), (1 / 128, 0)),
+    ("tconv", 1, 5, 32, 32, 3, 4, 1, 2), ("tconv", 2, 20, 16, 8, 3, 4, 1, 2),
+    ("tconv", 4, 4, 8, 16, 3, 3, 2, 2), ("tconv", 3, 10, 4, 4, 2, 2, 2, 2, "SAME"),
+    ("tconv", 1, 12, 32, 16, 1, 4, 1, 2), ("tconv", 2, 8, 8, 8, 3, 3, 1, 1),
+    ("tconv", 1, 20, 16, 16, 1, 4, 1, 2), ("tconv", 2, 6, 24, 12, 3, 4, 1, 2),
 ]
 
 
