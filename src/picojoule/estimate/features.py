@@ -828,6 +828,14 @@ def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[st
     return name or node.op, op_features(node, info.get("rq"))
 
 
+def io_features(model: Model) -> dict[str, float]:
+    """The generated invoke function's copies: every graph input into the arena and every
+    output out of it (one memcpy each; the pseudo-kernel "io_copies" of the latency fit)."""
+    values = [v for v in (*model.main.inputs, *model.main.outputs) if v is not None]
+    return {"bytes": float(sum(v.nbytes for v in values)), "copies": float(len(values)),
+            "one": 1.0}
+
+
 #: Bytes per weight as the generated code stores it, for kernels whose weights are not one
 #: byte each (emitters/conv.py, emitters/float.py): int16 pairs for the SMLAD kernels, one
 #: int32 word per weight for pj_dwconv_s8_mve, float32 for the float kernels.

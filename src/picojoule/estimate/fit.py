@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from picojoule.estimate.features import features, kernel_names
+from picojoule.estimate.features import features, io_features, kernel_names
 from picojoule.ir import Graph, Model, Node, Quant, Value
 
 #: Instruction models picojoule can measure: QEMU machine, C backend target, DSP layout
@@ -120,14 +120,6 @@ def io_samples(core_class: str) -> list[Sample]:
     return out
 
 
-def io_features(model: Model) -> dict[str, float]:
-    """The generated invoke function's copies: every graph input into the arena and every
-    output out of it (one memcpy each)."""
-    values = [v for v in (*model.main.inputs, *model.main.outputs) if v is not None]
-    return {"bytes": float(sum(v.nbytes for v in values)), "copies": float(len(values)),
-            "one": 1.0}
-
-
 def first_node_with_input_copies(model: Model, kernels: dict) -> int | None:
     """The node the generated code runs first when the graph has several inputs (a bank):
     its profile window also holds the copies of every graph input into the arena (they run
@@ -176,19 +168,25 @@ class _Bank:
         self.rng = np.random.default_rng(seed)
         self.n = 0
 
-    def _io(self, shape, scale=0.05, zp=None) -> Value:
+    def _value(self, role, shape, dtype, quant=None) -> Value:
+        """A new graph input (``role`` "x"), output ("y") or variable ("s")."""
         self.n += 1
-        zp = int(self.rng.integers(-20, 20)) if zp is None else zp
-        v = Value(f"x{self.n}", tuple(shape), "int8", quant=_q(scale, zp))
-        self.g.inputs.append(v)
+        v = Value(f"{role}{self.n}", tuple(shape), dtype, quant=quant)
+        if role == "x":
+            self.g.inputs.append(v)
+        elif role == "y":
+            self.g.outputs.append(v)
+        else:
+            v.variable = True
         return v
 
-    def _out(self, shape, scale=0.1, zp=None) -> Value:
-        self.n += 1
+    def _io(self, shape, scale=0.05, zp=None) -> Value:
         zp = int(self.rng.integers(-20, 20)) if zp is None else zp
-        v = Value(f"y{self.n}", tuple(shape), "int8", quant=_q(scale, zp))
-        self.g.outputs.append(v)
-        return v
+        return self._value("x", shape, "int8", _q(scale, zp))
+
+    def _out(self, shape, scale=0.1, zp=None) -> Value:
+        zp = int(self.rng.integers(-20, 20)) if zp is None else zp
+        return self._value("y", shape, "int8", _q(scale, zp))
 
     def _const(self, arr, dtype, quant) -> Value:
         self.n += 1
@@ -311,9 +309,7 @@ class _Bank:
                          state, _q(0.0037))
         b = self._const(self.rng.integers(-500, 500, units).astype(np.int32), "int32",
                         _q(1.6e-5))
-        self.n += 1
-        state = Value(f"s{self.n}", (1, filters * memory), state, quant=_q(0.0044, 0))
-        state.variable = True
+        state = self._value("s", (1, filters * memory), state, _q(0.0044, 0))
         y = self._out((1, units), scale=0.24, zp=-128)
         self._add("SVDF", [x, wf, wt, b, state], [y], {
             "rank": rank, "fused_activation_function": "RELU",
@@ -327,17 +323,13 @@ class _Bank:
 
     def quantize_float(self, shape) -> None:
         """QUANTIZE from float32 into the bank's integer type."""
-        self.n += 1
-        x = Value(f"x{self.n}", tuple(shape), "float32")
-        self.g.inputs.append(x)
+        x = self._value("x", shape, "float32")
         self._add("QUANTIZE", [x], [self._out(shape, scale=0.05)], {})
 
     def dequantize(self, shape) -> None:
         """DEQUANTIZE from the bank's integer type to float32."""
         x = self._io(shape)
-        self.n += 1
-        y = Value(f"y{self.n}", tuple(shape), "float32")
-        self.g.outputs.append(y)
+        y = self._value("y", shape, "float32")
         self._add("DEQUANTIZE", [x], [y], {})
 
     def tconv(self, h, w, cin, cout, kh, kw, sh, sw, pad="VALID") -> None:
@@ -352,9 +344,7 @@ class _Bank:
 
     def softmax_to_int16(self, rows, depth) -> None:
         x = self._io((rows, depth), scale=0.07, zp=2)
-        self.n += 1
-        y = Value(f"y{self.n}", (rows, depth), "int16", quant=_q(1 / 65536, -32768))
-        self.g.outputs.append(y)
+        y = self._value("y", (rows, depth), "int16", _q(1 / 65536, -32768))
         self._add("SOFTMAX", [x], [y], {"beta": 1.0})
 
     def leaky_relu(self, shape, alpha, in_scale, out_scale) -> None:
@@ -401,16 +391,10 @@ class _FloatBank(_Bank):
     float32 activations, int8 weights with one scale); quantization arguments are ignored."""
 
     def _io(self, shape, scale=None, zp=None) -> Value:
-        self.n += 1
-        v = Value(f"x{self.n}", tuple(shape), "float32")
-        self.g.inputs.append(v)
-        return v
+        return self._value("x", shape, "float32")
 
     def _out(self, shape, scale=None, zp=None) -> Value:
-        self.n += 1
-        v = Value(f"y{self.n}", tuple(shape), "float32")
-        self.g.outputs.append(v)
-        return v
+        return self._value("y", shape, "float32")
 
     def _f(self, shape, spread=0.2) -> Value:
         return self._const(self.rng.normal(0.0, spread, shape).astype(np.float32), "float32",
@@ -458,16 +442,10 @@ class _Int16Bank(_Bank):
     TCONV_OUT = 0.05
 
     def _io(self, shape, scale=0.002, zp=None) -> Value:
-        self.n += 1
-        v = Value(f"x{self.n}", tuple(shape), "int16", quant=_q(scale, 0))
-        self.g.inputs.append(v)
-        return v
+        return self._value("x", shape, "int16", _q(scale, 0))
 
     def _out(self, shape, scale=0.004, zp=None) -> Value:
-        self.n += 1
-        v = Value(f"y{self.n}", tuple(shape), "int16", quant=_q(scale, 0))
-        self.g.outputs.append(v)
-        return v
+        return self._value("y", shape, "int16", _q(scale, 0))
 
     def _wb(self, shape, cout, axis, narrow=False) -> tuple[Value, Value]:
         ws = self.rng.uniform(0.005, 0.02, cout).astype(np.float32)
@@ -480,12 +458,8 @@ class _Int16Bank(_Bank):
 
     def requantize(self, shape, dtypes, scales) -> None:
         """QUANTIZE between integer types (zero points 0, as int16 and int32 tensors have)."""
-        self.n += 1
-        x = Value(f"x{self.n}", tuple(shape), dtypes[0], quant=_q(scales[0], 0))
-        self.g.inputs.append(x)
-        self.n += 1
-        y = Value(f"y{self.n}", tuple(shape), dtypes[1], quant=_q(scales[1], 0))
-        self.g.outputs.append(y)
+        x = self._value("x", shape, dtypes[0], _q(scales[0], 0))
+        y = self._value("y", shape, dtypes[1], _q(scales[1], 0))
         self._add("QUANTIZE", [x], [y], {})
 
     def conv(self, h, w, cin, cout, k, s=1, pad="SAME", act="RELU", narrow=False) -> None:

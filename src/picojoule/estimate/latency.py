@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from picojoule.estimate.features import (features, kernel_names, table_reads,
+from picojoule.estimate.features import (features, io_features, kernel_names, table_reads,
                                          weight_stream_bytes)
 from picojoule.ir import Model, Node
 from picojoule.ops.registry import node_macs
@@ -118,8 +118,6 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
                             instr * lm.cpi + stall, modelled, how if modelled else "rough"))
     io = lm.kernels.get("io_copies")
     if io is not None:
-        from picojoule.estimate.fit import io_features
-
         instr = sum(io.get(k, 0.0) * v for k, v in io_features(model).items())
         out.append(NodeCost(len(model.main.nodes), "inputs and outputs", "COPY_IO",
                             "io_copies", 0, instr, 0.0, instr * lm.cpi, True, "kernel"))
