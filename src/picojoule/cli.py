@@ -38,10 +38,58 @@ def _console():
 
 def _load(path: str, nhwc: bool = False):
     from picojoule.importers import load_model
+    from picojoule.passes.shapes import InputShapeError
 
-    model = load_model(path, nhwc=nhwc)
+    ctx = click.get_current_context(silent=True)
+    shapes = ctx.meta.get(_INPUT_SHAPES) if ctx is not None else None
+    try:
+        model = load_model(path, nhwc=nhwc, input_shapes=shapes)
+    except InputShapeError as exc:  # a usage error: the option names no such input ...
+        raise click.BadParameter(str(exc), param_hint="'--input-shape'") from None
     model.verify()
     return model
+
+
+# -- --input-shape --------------------------------------------------------------------------
+_INPUT_SHAPES = "picojoule.input_shapes"
+
+
+def _parse_input_shapes(values: Sequence[str]) -> dict[str, tuple[int, ...]] | tuple | None:
+    """``NAME=1,49,10,1`` per input (or one bare ``1,49,10,1`` for a single-input model)."""
+    named: dict[str, tuple[int, ...]] = {}
+    bare: list[tuple[int, ...]] = []
+    for text in values:
+        name, _, dims = text.rpartition("=")
+        try:
+            shape = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            shape = ()
+        if not shape or min(shape) < 1:
+            raise click.BadParameter(f"{text!r}: give NAME=D1,D2,... with positive sizes "
+                                     f"(e.g. input_1=1,49,10,1), or D1,D2,... for a model "
+                                     f"with one input")
+        if not name:
+            bare.append(shape)
+        elif name in named:
+            raise click.BadParameter(f"input {name!r} is given twice")
+        else:
+            named[name] = shape
+    if bare and (named or len(bare) > 1):
+        raise click.BadParameter("a shape without NAME= is only for a model with one input; "
+                                 "name each input (NAME=D1,D2,...)")
+    return bare[0] if bare else (named or None)
+
+
+def _store_input_shapes(ctx: click.Context, param: click.Parameter, values: Sequence[str]):
+    ctx.meta[_INPUT_SHAPES] = _parse_input_shapes(values)
+
+
+#: The option every command that loads a model takes; ``_load`` applies it.
+_input_shape_option = click.option(
+    "--input-shape", multiple=True, metavar="NAME=D1,D2,...", expose_value=False,
+    callback=_store_input_shapes,
+    help="Sizes for an input's dynamic (-1) dimensions, e.g. input_1=1,49,10,1 (repeatable; "
+         "D1,D2,... alone for a single-input model). Dynamic sizes not given are 1.")
 
 
 def _dump_json(data: Any) -> None:
@@ -50,23 +98,58 @@ def _dump_json(data: Any) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="picojoule")
-def cli() -> None:
+@click.option("--custom-ops", "custom_ops", multiple=True, type=click.Path(),
+              envvar="PICOJOULE_CUSTOM_OPS", metavar="FILE",
+              help="A Python file (or folder of them) registering custom ops with "
+                   "picojoule.custom.custom_op; repeatable. Packages can publish ops under "
+                   "the 'picojoule.ops' entry point group instead.")
+def cli(custom_ops: tuple[str, ...]) -> None:
     """picojoule: take a trained network the last mile onto a microcontroller."""
+    from picojoule import custom
+
+    custom.load_entry_points()
+    for path in custom_ops:
+        custom.load_custom_ops(path)
 
 
 # -- inspect ------------------------------------------------------------------------------
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def inspect(model: str, as_json: bool) -> None:
     """Inputs, outputs, op counts, parameters, MACs per op and tensor sizes of MODEL."""
     from picojoule.analysis.summary import summarize
 
-    info = summarize(_load(model))
+    m = _load(model)
+    info = summarize(m)
+    info["shapes"] = m.meta.get("shapes", {})
     if as_json:
         _dump_json(info)
         return
     _print_summary(info)
+    _print_shapes(info["shapes"])
+
+
+def _print_shapes(report: dict) -> None:
+    """How dynamic input sizes were resolved, what shape arithmetic was folded, and notes."""
+    con = _console()
+    for r in report.get("inputs", []):
+        if not r["dynamic_axes"]:
+            continue
+        how = ("given by --input-shape" if r["source"] == "given" else
+               f"by default; --input-shape {r['name']}=... to choose")
+        con.print(f"input {_short(r['name'])!r}: dynamic dimension(s) "
+                  f"{', '.join(str(a) for a in r['dynamic_axes'])} of "
+                  f"{_fmt_shape(r['signature'])} resolved to {_fmt_shape(r['shape'])} ({how})",
+                  markup=False)
+    folded = report.get("folded") or {}
+    if folded:
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(folded.items()))
+        con.print(f"shape arithmetic folded into constants: {ops}; {report['nodes_before']} "
+                  f"-> {report['nodes_after']} nodes", markup=False)
+    for note in report.get("notes", []):
+        con.print(f"note: {note}", markup=False)
 
 
 def _fmt_shape(shape: Sequence[int]) -> str:
@@ -141,6 +224,7 @@ def _write_npz_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--input", "inputs", multiple=True, metavar="X.npy",
               help="An input array, once per model input in order (default: seeded random).")
 @click.option("--random-seed", type=int, default=0, show_default=True,
@@ -245,8 +329,8 @@ def _print_outputs(model: str, backend: str, named: dict[str, np.ndarray], g: An
 @cli.command()
 @click.option("--markdown", is_flag=True, help="Print the coverage table as Markdown (docs/ops.md).")
 def ops(markdown: bool) -> None:
-    """The ops picojoule's reference interpreter runs, with their dtypes and oracle."""
-    from picojoule.docs import ops_markdown, ops_rows
+    """The ops picojoule runs: reference and C dtypes per instruction set, and the oracle."""
+    from picojoule.docs import HEADERS, ops_markdown, ops_rows
 
     if markdown:
         click.echo(ops_markdown(), nl=False)
@@ -254,7 +338,7 @@ def ops(markdown: bool) -> None:
     from rich.table import Table
 
     table = Table()
-    for col in ("op", "dtypes", "exact against", "notes"):
+    for col in HEADERS:
         table.add_column(col)
     for row in ops_rows():
         table.add_row(*row)
@@ -281,6 +365,7 @@ def _codegen_target(name: str) -> str:
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--target", "-t", "target_name", required=True, metavar="T",
               help="A catalogue target (stm32l4r5 ...), a core (cortex-m4 ...) or host.")
 @click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
@@ -309,6 +394,7 @@ def compile(model: str, target_name: str, out_dir: str, name: str | None,
 # -- quantize / export ---------------------------------------------------------------------
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--calibration", "-c", required=True, metavar="DATA",
               help=".npy/.npz arrays or a folder of them; the first axis indexes samples.")
 @click.option("-o", "--output", required=True, metavar="OUT.tflite", help="The quantized model.")
@@ -345,6 +431,7 @@ def quantize(model: str, calibration: str, output: str, scheme: str, method: str
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("-o", "--output", required=True, metavar="OUT.tflite", help="Where to write it.")
 def export(model: str, output: str) -> None:
     """Write MODEL (any format picojoule reads) as a .tflite file."""
@@ -357,6 +444,7 @@ def export(model: str, output: str) -> None:
 # -- validate ------------------------------------------------------------------------------
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--target", "-t", "target_name", default="qemu-m4", show_default=True,
               metavar="T", help="Emulated core: qemu-m4, qemu-m7, qemu-m55 (or a catalogue target).")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
@@ -463,6 +551,7 @@ def _supply_options(which: str):
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--target", "-t", "target_name", required=True, metavar="T",
               help="A catalogue target or a target TOML file.")
 @click.option("--mhz", type=float, default=None, help="Core clock (default: the target's max).")
@@ -550,6 +639,7 @@ def _target(name: str):
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--target", "-t", "target_name", required=True, metavar="T",
               help="A target name (see 'picojoule targets') or a target TOML file.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -626,6 +716,7 @@ def _print_analysis(r: dict) -> None:
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
+@_input_shape_option
 @click.option("--target", "-t", "target_name", default=None, metavar="T",
               help="Plan into T's RAM regions (default: one unlimited region).")
 @click.option("--png", metavar="PLAN.png", help="Also draw the timeline as a picture.")

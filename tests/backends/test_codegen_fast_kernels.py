@@ -112,6 +112,9 @@ DW_CASES = [
     (5, 5, 3, 3, 1, 1, "SAME", "NONE", "", False),       # neither: the portable kernel
     (6, 6, 16, 3, 1, 1, "SAME", "NONE", "general", True),  # general requantization
     (6, 5, 8, 3, 1, 1, "SAME", "NONE", "general", False),  # general, 4-lane MVE kernel
+    # nine taps that are not 3x3 (a 9x1 temporal kernel: the 3x3 bodies must not take it)
+    (20, 1, 16, (9, 1), 2, 1, "SAME", "RELU", "", True),
+    (1, 21, 32, (1, 9), 1, 1, "SAME", "NONE", "fast", True),
 ]
 
 
@@ -119,10 +122,11 @@ DW_CASES = [
 def test_depthwise_fast_paths(case: int) -> None:
     h, w, c, k, s, d, padding, act, special, on_qemu = DW_CASES[case]
     rng = np.random.default_rng(800 + case)
-    oh, ow = _out_size(padding, h, k, s, d), _out_size(padding, w, k, s, d)
+    kh, kw = k if isinstance(k, tuple) else (k, k)
+    oh, ow = _out_size(padding, h, kh, s, d), _out_size(padding, w, kw, s, d)
     in_s, out_s = 0.02 + 0.05 * rng.random(), 0.05 + 0.2 * rng.random()
     x = tensor("x", (1, h, w, c), "int8", q(in_s, int(rng.integers(-20, 20))))
-    wt, bt = _weights_and_bias(rng, (1, k, k, c), c, in_s, out_s, 3, special)
+    wt, bt = _weights_and_bias(rng, (1, kh, kw, c), c, in_s, out_s, 3, special)
     y = tensor("y", (1, oh, ow, c), "int8", q(out_s, int(rng.integers(-10, 10))))
     m = single_op_model("DEPTHWISE_CONV_2D", [x, wt, bt], [y], attrs=dict(
         padding=padding, stride_h=s, stride_w=s, dilation_h_factor=d, dilation_w_factor=d,

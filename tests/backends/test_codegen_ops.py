@@ -242,3 +242,19 @@ def test_fixed_point_helpers(tmp_path) -> None:
     xs = np.ascontiguousarray(x[keep])
     lib.rq(ptr(xs), ptr(np.ascontiguousarray(rows)), ptr(out2), ctypes.c_int(out2.size))
     assert np.array_equal(out2.astype(np.int64), want[keep] + zp)
+
+
+def test_softmax_int8_long_row_of_equal_logits() -> None:
+    """1000 equal logits (an ImageNet head before training): every probability is 1/1000,
+    0.256 output steps, so every output is the bottom step -128 (hand-derived). TFLM's and
+    LiteRT's kernels abort on this row (their reciprocal's exponent passes 31); picojoule's
+    reference and C give the arithmetic's answer."""
+    from picojoule.runtime import Interpreter
+
+    x = tensor("x", (1, 1000), "int8", q(1e-6, -10))
+    y = tensor("y", (1, 1000), "int8", q(1 / 256, -128))
+    m = single_op_model("SOFTMAX", [x], [y], attrs=dict(beta=1.0))
+    feed = [np.full((1, 1000), 37, np.int8)]
+    want = np.full((1, 1000), -128, np.int8)
+    assert np.array_equal(Interpreter(m).run(feed)[0], want)
+    assert np.array_equal(host.build(m, name="sm").run(feed)[0], want)

@@ -102,6 +102,7 @@ def _output_scale(path) -> float:
 @pytest.mark.parametrize("net,shape", [(Plain, (1, 3, 8, 8)), (Residual, (1, 1, 8, 8))])
 @pytest.mark.parametrize("act", ["QInt8", "QUInt8"])
 def test_qdq_model_runs_on_int8_ops(tmp_path, net, shape, act):
+    torch.manual_seed(0)  # the weights: the same network whatever ran before
     path = _quantized(tmp_path, net(), shape, getattr(quantization.QuantType, act))
     model = pj_onnx.load(path)
     model.verify()
@@ -115,7 +116,12 @@ def test_qdq_model_runs_on_int8_ops(tmp_path, net, shape, act):
             assert n.inputs[1].quant.per_channel or n.inputs[1].quant.scale.size == 1
             assert n.inputs[2] is None or n.inputs[2].dtype == "int32"
     scale = _output_scale(path)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # The QDQ model's meaning: its Quantize/DequantizeLinear ops executed as written (no
+    # graph optimization). ONNX Runtime's fused int8 kernels drift from it by up to ~20
+    # output steps on such networks (measured with 1.31 and 1.32), so they are no oracle.
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     interp = Interpreter(model)
     worst = 0.0
     for s in range(4):
@@ -124,7 +130,8 @@ def test_qdq_model_runs_on_int8_ops(tmp_path, net, shape, act):
         want = sess.run(None, {"x": x})[0]
         assert got.shape == want.shape and got.dtype == want.dtype
         worst = max(worst, float(np.max(np.abs(got - want))) / scale)
-    assert worst <= 3.01, f"max difference {worst:.2f} output steps"
+    # Each requantization may round a value to the other side of a step boundary.
+    assert worst <= 2.01, f"max difference {worst:.2f} output steps"
 
 
 def test_qdq_without_lowering_is_fake_quant_float(tmp_path):

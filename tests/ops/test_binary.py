@@ -314,3 +314,15 @@ def test_add_n(dt: str) -> None:
         xs = [tensor(f"x{i}", shp, dt, quant) for i in range(n)]
         m = single_op_model("ADD_N", xs, [tensor("y", shp, dt, out_q)])
         check_op(m, feeds=_feeds(rng, dt, [shp] * n, n=2))
+
+
+def test_add_n_int8_many_inputs_wrap_like_tflm():
+    """TFLM sums AddN's rescaled int8 inputs in int32, which wraps with many extreme inputs."""
+    n = 20
+    xs = [tensor(f"x{i}", (1, 6), "int8", q(0.1, 127)) for i in range(n)]
+    y = tensor("y", (1, 6), "int8", q(0.5, 0))
+    m = single_op_model("ADD_N", xs, [y])
+    feeds = [[np.full((1, 6), -128, np.int8) for _ in range(n)],
+             [np.full((1, 6), 127, np.int8) if i % 2 else np.full((1, 6), -128, np.int8)
+              for i in range(n)]]
+    check_op(m, feeds=feeds)

@@ -136,6 +136,19 @@ def test_arg_max_min(op, seed):
     check_op(m, oracle="litert_ref" if out_type == "int64" else "tflm", feeds=feeds)
 
 
+@pytest.mark.parametrize("op", ["ARG_MAX", "ARG_MIN"])
+def test_arg_max_min_with_nans(op):
+    """TFLM keeps index 0 when the first element is NaN and never moves to a NaN."""
+    x = tensor("x", (4, 5), "float32")
+    y = tensor("y", (4,), "int32")
+    m = single_op_model(op, [x, const("a", np.asarray([1], np.int32))], [y],
+                        attrs=dict(output_type="int32"))
+    nan = np.nan
+    feeds = [[np.array([[nan, 1, 2, 0, 3], [1, nan, 2, 0, 3], [0, 1, 2, 3, nan],
+                        [nan, nan, nan, nan, nan]], np.float32)]]
+    check_op(m, feeds=feeds)
+
+
 @pytest.mark.parametrize("dtype", ["int8", "float32", "int32"])
 @pytest.mark.parametrize("exclusive", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])

@@ -88,3 +88,54 @@ def test_quantize_model_rejects_bad_samples_and_options():
         quantize_model(m, [np.zeros((4, 4, 2), np.float32)], scheme="int2")
     with pytest.raises(PicojouleError, match="unknown calibration method"):
         quantize_model(m, [np.zeros((4, 4, 2), np.float32)], method="kl")
+
+
+def test_resnet_stem_max_pool_padding_does_not_reach_the_scales(tmp_path):
+    """A torch ResNet stem (conv 7x7 s2, ReLU, MaxPool 3x3 s2 pad 1) exported to ONNX: the
+    pool's padding becomes a PADV2 with -3.4e38, which calibration must ignore. The
+    quantized model gets the pool input's scale everywhere in the pool group, TFLM runs it
+    with picojoule's integers, and it tracks the float model (onnxruntime) closely."""
+    import warnings
+
+    import onnxruntime as ort
+    import torch
+    from torch import nn
+
+    from oracles import TflmSession
+    from picojoule.exporters.tflite import dumps
+    from picojoule.importers import load_model
+    from picojoule.importers.tflite import loads
+    from picojoule.quantize import quantize_model
+    from picojoule.runtime.reference import Interpreter
+
+    torch.manual_seed(0)
+    stem = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                         nn.Conv2d(8, 8, 3, 1, 1)).eval()
+    path = tmp_path / "stem.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(stem, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False,
+                          opset_version=17, input_names=["x"])
+    model = load_model(path, nhwc=True)
+    assert any(n.op == "PADV2" for n in model.main.nodes)
+    rng = np.random.default_rng(0)
+    samples = [rng.standard_normal((1, 32, 32, 3)).astype(np.float32) for _ in range(8)]
+    qm, _ = quantize_model(model, samples, progress=False)
+    pad = next(n for n in qm.main.nodes if n.op == "PADV2")
+    pool = pad.outputs[0].users[0]
+    assert pool.op == "MAX_POOL_2D"
+    # The pool group keeps the ReLU output's scale: a few hundredths, not 1e36.
+    s_in = float(pad.inputs[0].quant.scale0)
+    assert 1e-4 < s_in < 1.0
+    assert float(pad.outputs[0].quant.scale0) == s_in == float(pool.outputs[0].quant.scale0)
+    assert int(pad.inputs[2].data.reshape(-1)[0]) == -128
+    data = dumps(qm)
+    tflm = TflmSession(data, preserve_all=False)
+    ours = Interpreter(loads(data))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((1, 32, 32, 3)).astype(np.float32)
+    got = ours.run([x])[0]
+    assert np.array_equal(got, tflm.run([x])[0])
+    want = sess.run(None, {"x": np.transpose(x, (0, 3, 1, 2))})[0].transpose(0, 2, 3, 1)
+    sqnr = 10 * np.log10(np.sum(want.astype(np.float64) ** 2) / np.sum((want - got) ** 2))
+    assert sqnr > 25, sqnr

@@ -14,6 +14,7 @@ from typing import Any
 from picojoule.analysis.codegen_size import codegen_report
 from picojoule.ir import Model
 from picojoule.ops import REGISTRY, node_macs
+from picojoule.ops.registry import ALIAS, has_trait
 from picojoule.planner import MemoryPlan, plan_memory
 from picojoule.targets import Target, list_targets, load_target
 
@@ -43,7 +44,7 @@ def flash_estimate(model: Model) -> dict[str, Any]:
     """Weights, requantization constants and code, in bytes."""
     g = model.main
     weights = sum(v.nbytes for v in g.values() if v.is_const)
-    kinds = {n.op for n in g.nodes if n.op not in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")}
+    kinds = {n.op for n in g.nodes if not has_trait(n, ALIAS)}
     code = CODE_BASE_BYTES + CODE_PER_OP_KIND_BYTES * len(kinds)
     requant = _requant_bytes(model)
     return {"weights_bytes": weights, "requant_bytes": requant, "code_bytes_estimate": code,
@@ -82,6 +83,16 @@ def _warnings(model: Model, target: Target) -> list[str]:
         warn.append(f"{target.core.name} has no FPU: float32 ops ({', '.join(floats)}) run in "
                     f"software floating point; quantize the model to int8")
     return warn
+
+
+def _codegen_warnings(codegen: dict) -> list[str]:
+    """What the user must know when the generated library could not be measured: the flash
+    and RAM figures are then the graph's rough estimate, not the firmware's."""
+    if "error" not in codegen:
+        return []
+    return [f"no generated-library figures for {codegen['core']} ({codegen['error']}): flash "
+            f"and RAM are estimated from the graph (weights + a code estimate), not predicted "
+            f"from the generated C"]
 
 
 def _suggestions(model: Model, target: Target, plan: MemoryPlan, flash: dict,
@@ -190,7 +201,7 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
         "flash": dict(flash, capacity_bytes=cap_flash),
         "regions": regions,
         "unsupported_ops": unsupported,
-        "warnings": _warnings(model, target),
+        "warnings": _warnings(model, target) + _codegen_warnings(codegen),
         "ops": ops,
         "codegen": codegen,
     }

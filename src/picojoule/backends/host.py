@@ -133,7 +133,7 @@ class HostLibrary:
             raise InputError(f"model takes {len(gen.inputs)} input(s), got {len(inputs)}")
         args = []
         for i, ((dt, shape), x) in enumerate(zip(self._in_specs, inputs)):
-            x = np.ascontiguousarray(x)
+            x = np.ascontiguousarray(x).reshape(np.shape(x))
             if x.dtype != dt or x.shape != shape:
                 v = gen.inputs[i]
                 raise InputError(f"input {i} ({v.name!r}): expected {v.dtype}{list(v.shape)}, "

@@ -125,7 +125,7 @@ class Firmware:
             if len(inputs) != len(gen.inputs):
                 raise InputError(f"model takes {len(gen.inputs)} input(s), got {len(inputs)}")
             for i, (v, x) in enumerate(zip(gen.inputs, inputs)):
-                x = np.ascontiguousarray(x)
+                x = np.ascontiguousarray(x).reshape(np.shape(x))
                 if x.dtype != to_numpy(v.dtype) or tuple(x.shape) != v.shape:
                     raise InputError(f"input {i} ({v.name!r}): expected "
                                      f"{v.dtype}{list(v.shape)}, got {x.dtype}{list(x.shape)}")

@@ -30,17 +30,19 @@ from picojoule.estimate.energy import (
 from picojoule.estimate.features import FLOAT_KERNELS
 from picojoule.estimate.latency import LatencyModel, load_latency, node_costs
 from picojoule.ir import Model
-from picojoule.ops.registry import node_macs
+from picojoule.ops.registry import ALIAS, REGISTRY, has_trait, node_macs
 from picojoule.targets import REGULATORS, Target, TargetError, load_target
 
 __all__ = ["estimate", "check_options", "sweep", "BATTERIES", "Battery", "parse_battery",
            "parse_rate", "op_count", "METHOD_FITTED", "METHOD_PARTLY", "METHOD_FALLBACK",
-           "PJ_PER_OP"]
+           "METHOD_NO_KERNEL", "PJ_PER_OP"]
 
 METHOD_FITTED = "fitted kernel model"
 METHOD_PARTLY = ("fitted kernel model, partly rough: some kernels are outside the fit (see "
                  "warnings)")
 METHOD_FALLBACK = "fallback: op count x pJ/op (5 pJ per 8-bit op, first estimate)"
+METHOD_NO_KERNEL = ("partly rough: picojoule has no C kernel for some nodes yet (see warnings); "
+                    "the other nodes use the fitted kernel model")
 #: Above this share of the estimated cycles on the rough figure (kernels outside the fit),
 #: ``method`` says "partly rough" (a few unfitted copies in a large network stay below it).
 ROUGH_SHARE = 0.01
@@ -73,7 +75,7 @@ def op_count(model: Model) -> int:
         macs = node_macs(n)
         if macs:
             total += 2 * macs
-        elif n.op not in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
+        elif not has_trait(n, ALIAS):
             total += sum(v.size for v in n.outputs)
     return total
 
@@ -162,8 +164,29 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         if by_op:
             warnings.append(f"kernel(s) {', '.join(by_op)} not in the fit: estimated with "
                             "the op's model fitted over its other kernels")
+        no_c = [c for c in costs if c.how == "no C kernel"]
+        if no_c:
+            what = sorted({c.op for c in no_c})
+            warnings.append(f"no C kernel for {len(no_c)} node(s) ({', '.join(what)}; first: "
+                            f"node {no_c[0].index} {no_c[0].name!r}): picojoule cannot "
+                            f"generate this model yet, and those nodes are priced with a rough "
+                            f"4 instructions per MAC + 30 per output, not a fitted kernel")
+        user = sorted({c.op for c in costs if c.how == "op file"})
+        if user:
+            from picojoule.docs import builtin
+
+            theirs = [op for op in user if not builtin(op)]
+            if theirs:
+                origins = sorted({REGISTRY[op].origin for op in theirs})
+                warnings.append(f"{', '.join(theirs)}: cost from the op's own file "
+                                f"({', '.join(origins)}), not measured by picojoule")
+            ours = [op for op in user if builtin(op)]
+            if ours:
+                sources["op_cost_functions"] = (
+                    f"{', '.join(ours)}: the op's cost function (instructions fitted to "
+                    f"emulated Cortex-M4 counts; see its module)")
         unknown = sorted({f"{c.kernel} ({c.op})" if c.kernel else c.op
-                          for c in costs if not c.modelled})
+                          for c in costs if not c.modelled and c.how != "no C kernel"})
         if unknown:
             warnings.append(f"no fitted kernel model for {', '.join(unknown)}: estimated as "
                             "4 instructions per MAC + 30 per output (rough; picojoule's "
@@ -190,7 +213,7 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         warnings.append(f"target {t.name} has no fitted latency model: latency is op count x "
                         "1 cycle per op (a first estimate)")
         for k, n in enumerate(m.main.nodes):
-            ops = 2 * node_macs(n) or (0 if n.op in ("RESHAPE",) else
+            ops = 2 * node_macs(n) or (0 if has_trait(n, ALIAS) else
                                        sum(v.size for v in n.outputs))
             per_op.append({"index": k, "name": n.name, "op": n.op, "kernel": None,
                            "macs": node_macs(n), "instructions": None,
@@ -259,6 +282,8 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
         else METHOD_FALLBACK
     if method == METHOD_FITTED and _partly_rough(costs):
         method = METHOD_PARTLY
+    if lm is not None and any(c.how == "no C kernel" for c in costs):
+        method = METHOD_NO_KERNEL
     result: dict[str, Any] = {
         "model": _model_name(m),
         "target": t.name,

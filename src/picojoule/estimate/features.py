@@ -42,11 +42,12 @@ import re
 import numpy as np
 
 from picojoule.ir import Model, Node, Value
-from picojoule.ops.registry import node_macs
+from picojoule.ops.registry import ALIAS, has_trait, node_macs
 
-#: Ops that generate no code when the planner aliases them (RESHAPE-like).
-FREE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
 
+
+#: The variant of a node the C backend has no kernel for.
+NO_KERNEL_VARIANT = "no C kernel"
 
 #: What :func:`kernel_names` knows of a node's kernel: (function name, parameter fields).
 #: The fields are the parameter block's ``/* name */ value`` entries (ints where numeric,
@@ -79,13 +80,14 @@ def kernel_names(model: Model, core: str, dsp: bool | None = None) -> dict[int, 
     the generated code runs the nodes. "free" for aliased nodes. A convolution the
     generator runs in place "last chunk first" (one call per pixel pair or per pixel, see
     ``backends/c/inplace.py``) gets ``fields["chunks"]``: the pixels per call ("pairs" 2,
-    "pixels" 1). Empty when the C backend cannot generate the model (then :func:`features`
-    falls back to the op name)."""
-    from picojoule.backends.c.generator import generate
+    "pixels" 1). A node the C backend has no kernel for gets ("no C kernel", {"reason": ...}).
+    Empty when the C backend cannot generate the model at all (then :func:`features` falls
+    back to the op name)."""
+    from picojoule.backends.c.generator import NO_KERNEL, generate
     from picojoule.errors import PicojouleError
 
     try:
-        gen = generate(model, name="est", target=core, dsp=dsp)
+        gen = generate(model, name="est", target=core, dsp=dsp, missing="stub")
     except (PicojouleError, ValueError, KeyError, NotImplementedError):
         return {}
     src = gen.files["est.c"]
@@ -115,6 +117,10 @@ def kernel_names(model: Model, core: str, dsp: bool | None = None) -> dict[int, 
         out[k] = (call.group(1), fields)
     for m in re.finditer(r"/\* (\d+): \S+ [^\n]*aliases its input \*/", src):
         out[int(m.group(1))] = ("free", {})
+    for k, reason in gen.meta.get("no_kernel", {}).items():
+        out[k] = (NO_KERNEL_VARIANT, {"reason": reason})
+    for k in [k for k, (name, _) in out.items() if name == NO_KERNEL]:
+        out[k] = (NO_KERNEL_VARIANT, {"reason": "no C kernel"})
     return out
 
 
@@ -264,7 +270,7 @@ def op_features(node: Node, fast_rq: bool | None = None) -> dict[str, float]:
     op = node.op
     y = node.outputs[0] if node.outputs else None
     out = float(y.size) if y is not None else 0.0
-    if op in FREE_OPS:
+    if has_trait(op, ALIAS):  # RESHAPE-like: no code when the planner aliases it
         return {}
     if op == "CONV_2D":
         x, w = node.inputs[0], node.inputs[1]
@@ -509,7 +515,7 @@ def _dw_strip_kernel(node: Node, info: dict, lanes: int, asm9: bool) -> dict[str
     pix = n * win.oh * win.ow
     groups = pix * math.ceil(c / lanes)
     rq = info.get("rq", True)
-    fast9 = taps == 9 and win.dw == 1
+    fast9 = (kh, kw) == (3, 3) and win.dw == 1
     body_asm = fast9 and asm9 and rq and _full_range(info)
     copy, fill, calls = _strip(node, win, n, h, wd, c)
     return {"strip_copy": copy, "strip_fill": fill, "strip_calls": calls, "rows": float(n * win.oh),
@@ -817,7 +823,7 @@ def features(node: Node, kernel: KernelInfo | None = None) -> tuple[str, dict[st
     name, info = kernel if kernel is not None else (None, {})
     if not isinstance(info, dict):  # (name, fast_rq) from older callers
         info = {} if info is None else {"rq": bool(info)}
-    if node.op in FREE_OPS or name == "free":
+    if has_trait(node, ALIAS) or name == "free":
         return "free", {}
     if name == "memcpy":
         return "memcpy", {"outputs": float(node.outputs[0].nbytes), "one": 1.0}

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from picojoule.estimate.features import (features, io_features, kernel_names, table_reads,
-                                         weight_stream_bytes)
+from picojoule.estimate.features import (NO_KERNEL_VARIANT, features, io_features,
+                                         kernel_names, table_reads, weight_stream_bytes)
 from picojoule.ir import Model, Node
-from picojoule.ops.registry import node_macs
+from picojoule.ops.registry import REGISTRY, node_macs
 from picojoule.targets import Target
 
 #: Instructions per MAC and per output for ops no fitted model covers (an estimate from the
@@ -87,7 +87,9 @@ class NodeCost:
     flash_stall_cycles: float
     cycles: float
     modelled: bool  # False: no fitted coefficients, estimated from MACs/outputs
-    how: str = "kernel"  # "kernel" (its own fit), "op" (the op's fit over all kernels), "rough"
+    #: "kernel" (its own fit), "op" (the op's fit over all its kernels), "op file" (the
+    #: op's own cost function), "rough" (no fit) or "no C kernel" (nothing to run yet).
+    how: str = "kernel"
 
 
 def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> list[NodeCost]:
@@ -101,21 +103,28 @@ def node_costs(model: Model, lm: LatencyModel, target: Target, mhz: float) -> li
             out.append(NodeCost(k, node.name, node.op, "none (aliased)", 0, 0.0, 0.0, 0.0,
                                 True))
             continue
-        coefs = lm.kernels.get(variant)
+        info = REGISTRY.get(node.op)
+        user = info.cost(node) if info is not None and info.cost is not None else None
+        coefs = None if variant == NO_KERNEL_VARIANT else lm.kernels.get(variant)
         how = "kernel"
-        if coefs is None and _fitted_dtype(node):
+        if coefs is None and variant != NO_KERNEL_VARIANT and _fitted_dtype(node) \
+                and user is None:
             coefs, how = lm.kernels.get(node.op), "op"
         modelled = coefs is not None
         if modelled:
             instr = sum(coefs.get(name, 0.0) * v for name, v in f.items())
+        elif user is not None and "instructions" in user:
+            # The op's own cost function (a custom op's file): its author's figure.
+            instr, how, modelled = float(user["instructions"]), "op file", True
         else:
             instr = _unknown_instructions(node)
         stall = 0.0
         if ws and lm.flash_line_bytes:
             stall = (weight_stream_bytes(node, variant) / lm.flash_line_bytes
                      + table_reads(node, variant)) * ws
+        rough = "no C kernel" if variant == NO_KERNEL_VARIANT else "rough"
         out.append(NodeCost(k, node.name, node.op, variant, node_macs(node), instr, stall,
-                            instr * lm.cpi + stall, modelled, how if modelled else "rough"))
+                            instr * lm.cpi + stall, modelled, how if modelled else rough))
     io = lm.kernels.get("io_copies")
     if io is not None:
         instr = sum(io.get(k, 0.0) * v for k, v in io_features(model).items())

@@ -258,7 +258,10 @@ class _Writer:
         shape = b.CreateNumpyVector(np.asarray(v.shape, dtype="<i4"))
         sig = v.meta.get("shape_signature")
         sig_vec = None
-        if sig is not None and len(sig) == len(v.shape):
+        # The signature says which sizes are dynamic (-1); one that contradicts the shape
+        # (left over from before a pass changed it) is not written.
+        if sig is not None and len(sig) == len(v.shape) and all(
+                int(s) == -1 or int(s) == d for s, d in zip(sig, v.shape)):
             sig_vec = b.CreateNumpyVector(np.asarray(sig, dtype="<i4"))
         quant = self.quantization(v)
         _schema.TensorStart(b)

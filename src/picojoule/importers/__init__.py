@@ -9,20 +9,40 @@ from picojoule.importers._files import read_model_file
 from picojoule.ir import Model
 
 
-def load_model(path: str | Path, *, nhwc: bool = False) -> Model:
-    """Load a model file, choosing the importer from its contents.
+def load_model(path: str | Path, *, nhwc: bool = False, input_shapes=None,
+               static_shapes: bool = True) -> Model:
+    """Load a model file, choosing the importer from its contents, with static shapes.
 
     ``nhwc``: an ONNX model's NCHW inputs and outputs become NHWC, so no TRANSPOSE is left
     at the edges (what a microcontroller's camera or feature buffer holds anyway).
+
+    ``input_shapes``: sizes for inputs with dynamic dimensions, ``{name: (1, 49, 10, 1)}``
+    (or one shape for a single-input model); dynamic sizes not given become 1. An ONNX
+    model's shapes are in ONNX layout.
+
+    ``static_shapes`` (default): run the import passes (:func:`picojoule.passes.canonicalize`),
+    so every value has its static shape, the shape arithmetic converters leave (SHAPE,
+    FILL with computed dims ...) is folded away and TensorFlow's space-to-batch dilated
+    convolutions are single convolutions again. Without it a ``.tflite`` model is the file
+    as written, placeholder shapes and all.
     """
     data = read_model_file(path)
     if str(path).lower().endswith(".onnx"):
         from picojoule.importers import onnx as onnx_importer
 
-        return onnx_importer.loads(data, source=str(path), base_dir=Path(path).parent,
-                                   nhwc_inputs=nhwc, nhwc_outputs=nhwc)
-    if data[4:8] == b"TFL3":
+        model = onnx_importer.loads(data, source=str(path), base_dir=Path(path).parent,
+                                    nhwc_inputs=nhwc, nhwc_outputs=nhwc,
+                                    input_shapes=input_shapes)
+        input_shapes = None  # the importer resolved them (in ONNX layout)
+    elif data[4:8] == b"TFL3":
         from picojoule.importers import tflite
 
-        return tflite.loads(data, source=str(path))
-    raise ModelFormatError(f"{path}: not a model picojoule can read (expected a .tflite flatbuffer or an .onnx file)")
+        model = tflite.loads(data, source=str(path))
+    else:
+        raise ModelFormatError(f"{path}: not a model picojoule can read (expected a .tflite "
+                               f"flatbuffer or an .onnx file)")
+    if static_shapes:
+        from picojoule.passes import canonicalize
+
+        model = canonicalize(model, input_shapes)
+    return model

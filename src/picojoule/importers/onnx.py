@@ -65,7 +65,7 @@ NHWC_TO_NCHW = (0, 3, 1, 2)
 # --------------------------------------------------------------------------- entry points
 def load(path: str | Path, *, optimize: bool = True, nhwc_inputs: bool = False,
          nhwc_outputs: bool = False, batch_size: int = 1, lower_qdq: bool = True,
-         fused_lstm: bool = False) -> Model:
+         fused_lstm: bool = False, input_shapes: Any = None) -> Model:
     """Read the ``.onnx`` file at ``path``.
 
     ``optimize`` runs the layout pass (NCHW -> NHWC, transposes removed) and the folding
@@ -78,18 +78,19 @@ def load(path: str | Path, *, optimize: bool = True, nhwc_inputs: bool = False,
     directly) unless ``nhwc_inputs`` asks for NHWC image inputs (the layout an MCU camera
     pipeline delivers; then no transpose is left at the input either) and ``nhwc_outputs``
     for NHWC 4-D outputs (feature maps, segmentation masks). ``batch_size`` fixes symbolic
-    (dynamic) input dimensions.
+    (dynamic) input dimensions, unless ``input_shapes`` ({name: shape}, in ONNX layout, or
+    one shape for a single-input model) gives an input's shape.
     """
     return loads(read_model_file(path), source=str(path), base_dir=Path(path).parent,
                  optimize=optimize,
                  nhwc_inputs=nhwc_inputs, nhwc_outputs=nhwc_outputs, batch_size=batch_size,
-                 lower_qdq=lower_qdq, fused_lstm=fused_lstm)
+                 lower_qdq=lower_qdq, fused_lstm=fused_lstm, input_shapes=input_shapes)
 
 
 def loads(data: bytes, source: str = "<bytes>", *, base_dir: str | Path | None = None,
           optimize: bool = True,
           nhwc_inputs: bool = False, nhwc_outputs: bool = False, batch_size: int = 1,
-          lower_qdq: bool = True, fused_lstm: bool = False) -> Model:
+          lower_qdq: bool = True, fused_lstm: bool = False, input_shapes: Any = None) -> Model:
     """Read an ONNX model from bytes (see :func:`load`)."""
     try:
         proto = onnx.load_from_string(data)
@@ -113,6 +114,7 @@ def loads(data: bytes, source: str = "<bytes>", *, base_dir: str | Path | None =
                                    ) from None
     imp = _Importer(proto, source, batch_size)
     imp.options["fused_lstm"] = fused_lstm
+    imp.options["input_shapes"] = input_shapes
     model = imp.run()
     if optimize:
         from picojoule.passes.fold import FoldBatchNorm, FuseActivations
@@ -215,23 +217,33 @@ class _Importer:
         model.meta["onnx_opset"] = self.opset
         model.meta["producer"] = f"{self.proto.producer_name} {self.proto.producer_version}"
         model.meta["layout"] = "onnx"
+        model.meta["shapes"] = {"inputs": self.input_records}
         return model
 
     def _fix_input_dims(self) -> None:
-        """Give every symbolic input dimension a size (the batch)."""
+        """Give every symbolic input dimension a size: the one ``input_shapes`` gives, else
+        the batch (:func:`picojoule.passes.shapes.resolve_input_shape` checks and records)."""
+        from picojoule.passes.shapes import match_input_shapes, resolve_input_shape
+
         init_names = {i.name for i in self.proto.graph.initializer}
-        for vi in self.proto.graph.input:
-            if vi.name in init_names:
-                continue
+        inputs = [vi for vi in self.proto.graph.input if vi.name not in init_names]
+        given = match_input_shapes([vi.name for vi in inputs], self.options.get("input_shapes"))
+        self.input_records = []
+        for vi in inputs:
             tt = vi.type.tensor_type
             if not vi.type.HasField("tensor_type"):
                 raise UnsupportedOpError(f"{self.source}: input {vi.name!r} is not a tensor")
             if not tt.HasField("shape"):
                 raise UnsupportedOpError(f"{self.source}: input {vi.name!r} has no shape")
-            for d in tt.shape.dim:
-                if not d.HasField("dim_value") or d.dim_value <= 0:
-                    d.Clear()
-                    d.dim_value = self.batch_size
+            sig = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1
+                   for d in tt.shape.dim]
+            shape, record = resolve_input_shape(vi.name, sig, given.get(vi.name),
+                                                default=self.batch_size)
+            if record["source"] != "static":
+                self.input_records.append(record)
+            for d, size in zip(tt.shape.dim, shape):
+                d.Clear()
+                d.dim_value = size
 
     def _infer(self, nodes: list[Any]) -> None:
         """Shape inference over the current node list and known constants."""

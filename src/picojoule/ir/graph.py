@@ -12,6 +12,7 @@ which are never serialised.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -243,11 +244,12 @@ class Graph:
                     raise PicojouleError(f"{where}: output {v.name!r} is produced twice")
                 produced.add(id(v))
                 available.add(id(v))
+        in_graph = {id(n) for n in self.nodes}
         for v in self.values():
             for node, i in v._uses:
-                if node not in self.nodes or node.inputs[i] is not v:
+                if id(node) not in in_graph or node.inputs[i] is not v:
                     raise PicojouleError(f"value {v.name!r}: stale user link to {node.op}")
-            if v.producer is not None and v.producer not in self.nodes:
+            if v.producer is not None and id(v.producer) not in in_graph:
                 raise PicojouleError(f"value {v.name!r}: producer is not in the graph")
             if v.data is not None:
                 want = dtypes.to_numpy(v.dtype)
@@ -279,3 +281,51 @@ class Model:
     def verify(self) -> None:
         for g in self.graphs:
             g.verify()
+
+    def clone(self) -> "Model":
+        """An independent copy: new values (data and quantization copied), nodes and graphs
+        with the same structure and metadata. Iterative, so any graph depth works (a deep
+        copy recurses once per producer-user link and fails on long chains)."""
+        vmap: dict[int, Value] = {}
+
+        def val(v: Value | None) -> Value | None:
+            if v is None:
+                return None
+            got = vmap.get(id(v))
+            if got is None:
+                q = None if v.quant is None else Quant(v.quant.scale.copy(),
+                                                       v.quant.zero_point.copy(), v.quant.axis)
+                got = Value(v.name, v.shape, v.dtype, quant=q,
+                            data=None if v.data is None else v.data.copy(), variable=v.variable)
+                got.meta = _copy_meta(v.meta, val)
+                vmap[id(v)] = got
+            return got
+
+        graphs = []
+        for g in self.graphs:
+            ng = Graph(g.name)
+            ng.inputs = [val(v) for v in g.inputs]
+            for n in g.nodes:
+                nn = Node(n.op, [val(v) for v in n.inputs], [val(v) for v in n.outputs],
+                          copy.deepcopy(n.attrs), name=n.name, version=n.version)
+                nn.meta = _copy_meta(n.meta, val)
+                nn.intermediates = [val(v) for v in n.intermediates]
+                ng.add_node(nn)
+            ng.outputs = [val(v) for v in g.outputs]
+            ng.meta = _copy_meta(g.meta, val)
+            graphs.append(ng)
+        return Model(graphs, self.description, dict(self.metadata), self.source,
+                     _copy_meta(self.meta, val))
+
+
+def _copy_meta(meta: dict, val) -> dict:
+    """A copy of a ``meta`` dict whose Values (alone or in lists/tuples) map through ``val``."""
+    out = {}
+    for k, x in meta.items():
+        if isinstance(x, Value):
+            out[k] = val(x)
+        elif isinstance(x, (list, tuple)) and any(isinstance(e, Value) for e in x):
+            out[k] = type(x)(val(e) if isinstance(e, Value) else e for e in x)
+        else:
+            out[k] = copy.deepcopy(x)
+    return out

@@ -20,6 +20,7 @@ from picojoule.ops import (  # noqa: E402,F401  (imported for registration)
     shape,
     signal,
     unary,
+    detection,
 )
 
 __all__ = ["REGISTRY", "OpInfo", "lookup", "node_macs", "register", "unsupported"]

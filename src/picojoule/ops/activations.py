@@ -23,8 +23,10 @@ import numpy as np
 
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
-from picojoule.ops.common import dtype_range, require_quant
-from picojoule.ops.registry import register, unsupported
+from picojoule.ops.common import broadcast_shape, dtype_range, require_quant, same_shape
+from picojoule.ops.registry import (
+    BINARY, ELEMENTWISE, UNARY, Layout, QuantRule, register, unsupported,
+)
 from picojoule.quant.fixedpoint import (
     sigmoid_table_uint16,
     INT32_MAX,
@@ -473,7 +475,18 @@ def _softmax_int16(node: Node, x: Value, y: Value, beta: float):
     return run
 
 
-@register("SOFTMAX", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+def _last_axis_layout(node: Node, perm, inv, const):
+    """Softmax over the last axis commutes with transposes that keep that axis last."""
+    return (perm, {}, {}) if perm[-1] == len(perm) - 1 else None
+
+
+_LAST_AXIS = Layout((0,), _last_axis_layout)
+
+
+@register("SOFTMAX", shape=same_shape, layout=_LAST_AXIS,
+          quant=QuantRule(fixed={"int8": (1 / 256, -128), "int16": (1 / 32768, 0)},
+                          versions={"int8": 2, "int16x8": 3}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_softmax(node: Node):
     """Softmax over the last axis (int8 -> int8/int16, int16 -> int16, float32)."""
     x, y = _io(node)
@@ -494,7 +507,10 @@ def prepare_softmax(node: Node):
 # LOG_SOFTMAX
 # ---------------------------------------------------------------------------------------------
 
-@register("LOG_SOFTMAX", oracle="TFLM", dtypes=("float32", "int8"))
+@register("LOG_SOFTMAX", shape=same_shape,
+          layout=_LAST_AXIS, quant=QuantRule(fixed={"int8": (16 / 256, 127)}),
+          oracle="TFLM",
+          dtypes=("float32", "int8"))
 def prepare_log_softmax(node: Node):
     """Log-softmax over the last axis (float32; int8 with output (16/256, 127))."""
     x, y = _io(node)
@@ -573,7 +589,10 @@ def _int16_rescaled(v: np.ndarray, multiplier: int, left_shift: int) -> np.ndarr
     return wrap_int32(v * multiplier + rnd) >> left_shift
 
 
-@register("LOGISTIC", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("LOGISTIC", shape=same_shape, traits=(ELEMENTWISE, UNARY),
+          quant=QuantRule(fixed={"int8": (1 / 256, -128), "int16": (1 / 32768, 0)},
+                          versions={"int8": 2, "int16x8": 3}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_logistic(node: Node):
     """Sigmoid: int8 via gemmlowp fixed point, int16 via TFLite's 256-entry sigmoid table."""
     x, y = _io(node)
@@ -608,7 +627,10 @@ def prepare_logistic(node: Node):
     return _table_kernel(wrap_int16(res), x.dtype, y.dtype)
 
 
-@register("TANH", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("TANH", shape=same_shape, traits=(ELEMENTWISE, UNARY),
+          quant=QuantRule(fixed={"int8": (1 / 128, 0), "int16": (1 / 32768, 0)},
+                          versions={"int8": 2, "int16x8": 3}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_tanh(node: Node):
     """tanh: int8 via gemmlowp fixed point, int16 via TFLite's sigmoid table."""
     x, y = _io(node)
@@ -655,7 +677,9 @@ def _relu_quantized(node: Node, x: Value, y: Value, act_min: float, act_max: flo
     return _table_kernel(out, x.dtype, y.dtype)
 
 
-@register("RELU", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("RELU", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 2}), oracle="TFLM",
+          dtypes=("float32", "int8", "int16"))
 def prepare_relu(node: Node):
     """max(x, 0); quantized: requantize to the output scale, clamp at the output zero point."""
     x, y = _io(node)
@@ -665,7 +689,9 @@ def prepare_relu(node: Node):
     return _relu_quantized(node, x, y, 0.0, math.inf)
 
 
-@register("RELU6", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("RELU6", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 2}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_relu6(node: Node):
     """min(max(x, 0), 6); TFLM clamps the raw input values (output quantization is ignored)."""
     x, y = _io(node)
@@ -680,7 +706,8 @@ def prepare_relu6(node: Node):
     return _table_kernel(np.where(v > six, six, np.where(v < zero, zero, v)), x.dtype, y.dtype)
 
 
-@register("RELU_N1_TO_1", oracle="LiteRT reference", dtypes=("float32", "int8"))
+@register("RELU_N1_TO_1", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="LiteRT reference",
+          dtypes=("float32", "int8"))
 def prepare_relu_n1_to_1(node: Node):
     """min(max(x, -1), 1) (LiteRT's kernel; TFLM has none)."""
     x, y = _io(node)
@@ -690,7 +717,9 @@ def prepare_relu_n1_to_1(node: Node):
     return _relu_quantized(node, x, y, -1.0, 1.0)
 
 
-@register("LEAKY_RELU", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("LEAKY_RELU", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 2}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_leaky_relu(node: Node):
     """x > 0 ? x : alpha * x, with separate identity and alpha requantization multipliers."""
     x, y = _io(node)
@@ -713,7 +742,9 @@ def prepare_leaky_relu(node: Node):
     return _table_kernel(np.clip(out, qmin, qmax), x.dtype, y.dtype)
 
 
-@register("PRELU", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("PRELU", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY), quant=QuantRule(versions={"int8": 1}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_prelu(node: Node):
     """x >= 0 ? x : alpha * x with a broadcast alpha tensor (int16 input takes int8 alpha)."""
     x, y = _io(node)
@@ -778,7 +809,9 @@ def _down_scale_int16(m: int) -> int:
     return 32767 if m >= INT32_MAX - (1 << 15) else (m + (1 << 15)) >> 16
 
 
-@register("HARD_SWISH", oracle="TFLM", dtypes=("float32", "int8"))
+@register("HARD_SWISH", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 1}),
+          oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_hard_swish(node: Node):
     """x * relu6(x + 3) / 6; int8 uses TFLite's int16 fixed-point scheme."""
     x, y = _io(node)
@@ -811,7 +844,8 @@ def prepare_hard_swish(node: Node):
     return _table_kernel(np.clip(out, -128, 127), x.dtype, y.dtype)
 
 
-@register("ELU", oracle="TFLM", dtypes=("float32", "int8"))
+@register("ELU", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_elu(node: Node):
     """x < 0 ? exp(x) - 1 : x; int8 through a float32 lookup table like TFLM's."""
     x, y = _io(node)
@@ -845,7 +879,8 @@ def _gelu_tanh(v: np.ndarray) -> np.ndarray:
     return (F32(0.5) * v * (F32(1) + np.tanh(inner.astype(np.float64)).astype(F32))).astype(F32)
 
 
-@register("GELU", oracle="LiteRT reference", dtypes=("float32", "int8", "int16"))
+@register("GELU", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="LiteRT reference",
+          dtypes=("float32", "int8", "int16"))
 def prepare_gelu(node: Node):
     """x * Phi(x) (erfc form, or the tanh approximation) via LiteRT's float32 lookup tables."""
     x, y = _io(node)
@@ -866,7 +901,7 @@ def prepare_gelu(node: Node):
 # L2_NORMALIZATION
 # ---------------------------------------------------------------------------------------------
 
-@register("L2_NORMALIZATION", oracle="TFLM", dtypes=("float32", "int8"))
+@register("L2_NORMALIZATION", shape=same_shape, oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_l2_normalization(node: Node):
     """x / ||x|| over the last axis; int8 output is in units of 1/128 (its quant is unused)."""
     x, y = _io(node)

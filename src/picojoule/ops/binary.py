@@ -37,8 +37,12 @@ import numpy as np
 
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
-from picojoule.ops.common import activation_range, dtype_range, require_quant
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.common import (
+    activation_range, broadcast_shape, dtype_range, require_quant, same_shape,
+)
+from picojoule.ops.registry import (
+    BINARY, ELEMENTWISE, FUSES_ACTIVATION, Kernel, QuantRule, UNARY, register, unsupported,
+)
 from picojoule.quant.fixedpoint import (
     multiply_by_quantized_multiplier_fast,
     INT32_MAX,
@@ -152,6 +156,11 @@ def _one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- kernels
 
 
+#: int8 binary ops with at most this many outputs compute from 256-entry stage tables
+#: instead of one 65,536-entry table (whose construction dominates for small tensors).
+_SMALL_INT8 = 4096
+
+
 def _int8_pairs() -> tuple[np.ndarray, np.ndarray]:
     """All (a, b) int8 pairs as int64 grids, ordered by the bytes' uint8 view."""
     v = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)
@@ -184,14 +193,28 @@ def _staged_kernel(node: Node, ins: Sequence[Value], pre: Sequence[IntFn | None]
                    combine: CombineFn, out_np: np.dtype) -> Kernel:
     """Kernel: per-input stage ``pre[i]`` then elementwise ``combine``.
 
-    int8: the whole pipeline becomes one 64K table. int16: each ``pre`` stage becomes
-    a 64K table indexed by the raw bits (or is applied once to a constant input).
+    int8: the whole pipeline becomes one 64K table when the tensors are large; for small
+    ones (building that table would cost more than all the runs) each ``pre`` stage is a
+    256-entry table and ``combine`` runs on the data, the same integer arithmetic.
+    int16: each ``pre`` stage becomes a 64K table indexed by the raw bits (or is applied
+    once to a constant input).
     """
     if ins[0].dtype == "int8":
         a, b = _int8_pairs()
         s1 = pre[0](a) if pre[0] else a
         s2 = pre[1](b) if pre[1] else b
-        return _lut_kernel(node, ins, np.broadcast_to(combine(s1, s2), (256, 256)).astype(out_np))
+        if node.outputs[0].size > _SMALL_INT8:
+            table = np.broadcast_to(combine(s1, s2), (256, 256)).astype(out_np)
+            return _lut_kernel(node, ins, table)
+        t1, t2 = np.ascontiguousarray(s1.reshape(-1)), np.ascontiguousarray(s2.reshape(-1))
+        fix8 = _shape_fix(node, ins)
+
+        def run_small(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+            x1 = t1.take(inputs[0].view(np.uint8))
+            x2 = t2.take(inputs[1].view(np.uint8))
+            return [fix8(combine(x1, x2).astype(out_np))]
+
+        return run_small
 
     fix = _shape_fix(node, ins)
     allv = _int16_values()
@@ -330,13 +353,17 @@ def _add_sub(node: Node, sign: int) -> Kernel:
     return _plain_kernel(node, ins, _with_activation(base, bounds))
 
 
-@register("ADD", oracle="TFLM", dtypes=("float32", "int8", "int16", "int32"))
+@register("ADD", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
+          quant=QuantRule(versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
+          dtypes=("float32", "int8", "int16", "int32"))
 def prepare_add(node: Node) -> Kernel:
     """Elementwise sum with broadcasting and fused activation."""
     return _add_sub(node, +1)
 
 
-@register("SUB", oracle="TFLM", dtypes=("float32", "int8", "int16", "int32"))
+@register("SUB", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
+          quant=QuantRule(versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
+          dtypes=("float32", "int8", "int16", "int32"))
 def prepare_sub(node: Node) -> Kernel:
     """Elementwise difference with broadcasting and fused activation."""
     return _add_sub(node, -1)
@@ -345,7 +372,9 @@ def prepare_sub(node: Node) -> Kernel:
 # --------------------------------------------------------------------------- MUL
 
 
-@register("MUL", oracle="TFLM", dtypes=("float32", "int8", "int16", "int32"))
+@register("MUL", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
+          quant=QuantRule(versions={"int8": 2, "int16x8": 4}), oracle="TFLM",
+          dtypes=("float32", "int8", "int16", "int32"))
 def prepare_mul(node: Node) -> Kernel:
     """Elementwise product with broadcasting and fused activation."""
     ins = _operands(node)
@@ -404,7 +433,9 @@ def _div_int8_table(node: Node, ins: Sequence[Value], out: Value) -> np.ndarray:
     return np.clip(res + zpo, lo, hi)
 
 
-@register("DIV", oracle="TFLM", dtypes=("float32", "int8", "int32"))
+@register("DIV", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION), oracle="TFLM",
+          dtypes=("float32", "int8", "int32"))
 def prepare_div(node: Node) -> Kernel:
     """Elementwise quotient (C truncation for int32) with broadcasting and activation."""
     ins = _operands(node)
@@ -422,7 +453,8 @@ def prepare_div(node: Node) -> Kernel:
 # --------------------------------------------------------------------------- SQUARED_DIFFERENCE
 
 
-@register("SQUARED_DIFFERENCE", oracle="TFLM", dtypes=("float32", "int8", "int16", "int32"))
+@register("SQUARED_DIFFERENCE", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY), oracle="TFLM",
+          dtypes=("float32", "int8", "int16", "int32"))
 def prepare_squared_difference(node: Node) -> Kernel:
     """(x1 - x2)^2 elementwise, with broadcasting; quantized via rescaled inputs."""
     ins = _operands(node)
@@ -467,7 +499,8 @@ def prepare_squared_difference(node: Node) -> Kernel:
 # --------------------------------------------------------------------------- FLOOR_DIV / FLOOR_MOD
 
 
-@register("FLOOR_DIV", oracle="TFLM", dtypes=("float32",))
+@register("FLOOR_DIV", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("float32",))
 def prepare_floor_div(node: Node) -> Kernel:
     """floor(double(x1) / double(x2)) as float32, with broadcasting."""
     ins = _operands(node)
@@ -479,7 +512,8 @@ def prepare_floor_div(node: Node) -> Kernel:
     return _plain_kernel(node, ins, floor_div)
 
 
-@register("FLOOR_MOD", oracle="TFLM", dtypes=("float32",))
+@register("FLOOR_MOD", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("float32",))
 def prepare_floor_mod(node: Node) -> Kernel:
     """fmodf(x1, x2) moved to the divisor's sign (Python-style modulo), with broadcasting."""
     ins = _operands(node)
@@ -495,7 +529,16 @@ def prepare_floor_mod(node: Node) -> Kernel:
 # --------------------------------------------------------------------------- ADD_N
 
 
-@register("ADD_N", oracle="TFLM", dtypes=("float32", "int8"))
+def _add_n_shape(node: Node, shapes, consts) -> list:
+    """ADD_N: every input has the output's shape (TFLite checks they are all equal)."""
+    if any(tuple(s) != tuple(shapes[0]) for s in shapes):
+        raise unsupported(node, "inputs of different shapes "
+                          f"({', '.join(str(tuple(s)) for s in shapes)})")
+    return [tuple(shapes[0])]
+
+
+@register("ADD_N", shape=_add_n_shape,
+          traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_add_n(node: Node) -> Kernel:
     """Sum of N same-shape tensors (float32 in input order; int8 via ADD's scheme).
 
@@ -532,7 +575,7 @@ def prepare_add_n(node: Node) -> Kernel:
     def run(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         acc = table.take(inputs[0].view(np.uint8)) + start
         for x in inputs[1:]:
-            acc += table.take(x.view(np.uint8))
+            acc = wrap_int32(acc + table.take(x.view(np.uint8)))  # TFLM's int32 sum wraps
         y = multiply_by_quantized_multiplier_fast(acc, mo, sho) + zpo
         return [np.clip(y, lo, hi).astype(np.int8)]
 
@@ -553,13 +596,17 @@ def _max_min(node: Node, is_max: bool) -> Kernel:
     return _plain_kernel(node, ins, np.maximum if is_max else np.minimum)
 
 
-@register("MAXIMUM", oracle="TFLM", dtypes=("float32", "int8", "int16", "int32", "int64"))
+@register("MAXIMUM", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY), quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16", "int32", "int64"))
 def prepare_maximum(node: Node) -> Kernel:
     """Elementwise maximum of the raw values (no rescaling), with broadcasting."""
     return _max_min(node, True)
 
 
-@register("MINIMUM", oracle="TFLM", dtypes=("float32", "int8", "int16", "int32", "int64"))
+@register("MINIMUM", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY), quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("float32", "int8", "int16", "int32", "int64"))
 def prepare_minimum(node: Node) -> Kernel:
     """Elementwise minimum of the raw values (no rescaling), with broadcasting."""
     return _max_min(node, False)
@@ -608,7 +655,7 @@ def _register_comparison(op: str) -> None:
 
     prepare.__doc__ = (f"Elementwise x1 {_CMP_SYMBOL[op]} x2 to bool, with broadcasting; "
                        "int8 sides are rescaled first.")
-    register(op, oracle="TFLM", dtypes=("float32", "int8", "int32", "int64")
+    register(op, shape=broadcast_shape, oracle="TFLM", dtypes=("float32", "int8", "int32", "int64")
              + (("bool",) if op in ("EQUAL", "NOT_EQUAL") else ()))(prepare)
 
 
@@ -619,7 +666,8 @@ for _op in _CMP:
 # --------------------------------------------------------------------------- logical / select
 
 
-@register("LOGICAL_AND", oracle="TFLM", dtypes=("bool",))
+@register("LOGICAL_AND", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("bool",))
 def prepare_logical_and(node: Node) -> Kernel:
     """Elementwise AND of bool tensors, with broadcasting."""
     ins = _operands(node)
@@ -627,7 +675,8 @@ def prepare_logical_and(node: Node) -> Kernel:
     return _plain_kernel(node, ins, np.logical_and)
 
 
-@register("LOGICAL_OR", oracle="TFLM", dtypes=("bool",))
+@register("LOGICAL_OR", shape=broadcast_shape,
+          traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("bool",))
 def prepare_logical_or(node: Node) -> Kernel:
     """Elementwise OR of bool tensors, with broadcasting."""
     ins = _operands(node)
@@ -635,7 +684,8 @@ def prepare_logical_or(node: Node) -> Kernel:
     return _plain_kernel(node, ins, np.logical_or)
 
 
-@register("LOGICAL_NOT", oracle="TFLM", dtypes=("bool",))
+@register("LOGICAL_NOT", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("bool",))
 def prepare_logical_not(node: Node) -> Kernel:
     """Elementwise NOT of a bool tensor."""
     ins = _operands(node, 1)
@@ -643,7 +693,8 @@ def prepare_logical_not(node: Node) -> Kernel:
     return _plain_kernel(node, ins, np.logical_not)
 
 
-@register("SELECT_V2", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("SELECT_V2", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY), oracle="TFLM",
+          dtypes=("float32", "int8", "int16"))
 def prepare_select_v2(node: Node) -> Kernel:
     """cond ? x : y elementwise with three-way broadcasting (raw values, no rescaling).
 

@@ -38,8 +38,12 @@ from picojoule.ops.common import (
     apply_float_activation,
     float_activation_bounds,
     require_quant,
+    shape_ints,
+    window_out_size,
 )
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.registry import (
+    FUSES_ACTIVATION, Kernel, QuantRule, WINDOWED, Weights, register, unsupported,
+)
 from picojoule.quant.fixedpoint import (
     multiply_by_quantized_multiplier,
     quantize_multipliers,
@@ -517,13 +521,46 @@ def asymmetric_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, int]:
     return q, sf, zp
 
 
+# --------------------------------------------------------------------------- shape rules
+def _windowed_shape(node: Node, shapes, w_dim: int) -> list:
+    """[N, OH, OW, weights[w_dim]] of a convolution over NHWC input 0 with weights input 1."""
+    x, w = shapes[0], shapes[1]
+    if x is None or w is None or len(x) != 4 or len(w) != 4:
+        raise unsupported(node, "an input or weights that are not 4-D")
+    (sh, sw), (dh, dw) = (_attr_pair(node, "stride_h", "stride_w"),
+                          _attr_pair(node, "dilation_h_factor", "dilation_w_factor"))
+    return [(x[0], window_out_size(node, x[1], w[1], sh, dh),
+             window_out_size(node, x[2], w[2], sw, dw), w[w_dim])]
+
+
+def _conv_shape(node: Node, shapes, consts) -> list:
+    """CONV_2D: [N, OH, OW, Cout] with OHWI weights (TFLite ``ComputeOutSize`` per axis)."""
+    return _windowed_shape(node, shapes, 0)
+
+
+def _depthwise_shape(node: Node, shapes, consts) -> list:
+    """DEPTHWISE_CONV_2D: [N, OH, OW, Cout] with [1, KH, KW, Cout] weights."""
+    return _windowed_shape(node, shapes, 3)
+
+
+def _transpose_conv_shape(node: Node, shapes, consts) -> list:
+    """TRANSPOSE_CONV: the constant ``output_shape`` input 0 (four ints, NHWC)."""
+    dims = shape_ints(node, consts, 0, "output_shape tensor")
+    if len(dims) != 4 or min(dims) < 0:
+        raise unsupported(node, f"output_shape {dims}")
+    return [tuple(dims)]
+
+
 # --------------------------------------------------------------------------- CONV_2D
 def _conv_macs(node: Node) -> int:
     w, out = node.inputs[1], node.outputs[0]
     return out.size * w.shape[1] * w.shape[2] * w.shape[3]
 
 
-@register("CONV_2D", macs=_conv_macs, oracle="TFLM",
+@register("CONV_2D", shape=_conv_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+          quant=QuantRule(weights=Weights(1, 0, 2, 0),
+                          versions={"int8": 3, "int16x8": 4, "int4-weights": 7}),
+          macs=_conv_macs, oracle="TFLM",
           dtypes=("int8", "int16", "float32", "float32 x int8 (hybrid, LiteRT reference)"))
 def prepare_conv_2d(node: Node) -> Kernel:
     """2-D convolution (NHWC input, OHWI weights, optional bias, grouped if Cin > I)."""
@@ -653,7 +690,10 @@ def _depthwise_macs(node: Node) -> int:
     return out.size * w.shape[1] * w.shape[2]
 
 
-@register("DEPTHWISE_CONV_2D", macs=_depthwise_macs, oracle="TFLM",
+@register("DEPTHWISE_CONV_2D", shape=_depthwise_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+          quant=QuantRule(weights=Weights(1, 0, 2, 3),
+                          versions={"int8": 3, "int16x8": 5, "int4-weights": 6}),
+          macs=_depthwise_macs, oracle="TFLM",
           dtypes=("int8", "int16", "float32", "float32 x int8 (hybrid, LiteRT reference)"))
 def prepare_depthwise_conv_2d(node: Node) -> Kernel:
     """Depthwise convolution; the depth multiplier is Cout / Cin (as the shapes say)."""
@@ -769,7 +809,9 @@ class TransposeSum:
         return full[:, self.pt:self.pt + self.oh, self.pl:self.pl + self.ow, :]
 
 
-@register("TRANSPOSE_CONV", macs=_transpose_conv_macs, oracle="TFLM",
+@register("TRANSPOSE_CONV", shape=_transpose_conv_shape, traits=(FUSES_ACTIVATION,),
+          quant=QuantRule(weights=Weights(1, 2, 3, 0), versions={"int8": 2}),
+          macs=_transpose_conv_macs, oracle="TFLM",
           dtypes=("int8", "int16", "float32"))
 def prepare_transpose_conv(node: Node) -> Kernel:
     """Transposed convolution; inputs (output_shape, weights OHWI, input, optional bias)."""

@@ -37,7 +37,9 @@ from picojoule.ops.common import (
     float_activation_bounds,
     require_quant,
 )
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.registry import (
+    FUSES_ACTIVATION, Kernel, QuantRule, Weights, register, unsupported,
+)
 from picojoule.quant import fixedpoint as fp
 
 _F64_EXACT = 1 << 53
@@ -185,6 +187,23 @@ def _fc_macs(node: Node) -> int:
     return out.size * w.shape[-1]
 
 
+def _fc_shape(node: Node, shapes, consts) -> list:
+    """TFLite: weights [N, K]; ``keep_num_dims`` keeps the input's dims with the last one
+    N, otherwise the output is [input elements / K, N]."""
+    x, w = tuple(shapes[0]), shapes[1]
+    if w is None or len(w) != 2:
+        raise unsupported(node, f"weights of shape {w} (TFLite's are [units, depth])")
+    n, k = w
+    size = int(np.prod(x, dtype=np.int64))
+    if k <= 0 or size % k:
+        raise unsupported(node, f"an input of {size} elements for rows of {k}")
+    if node.attrs.get("keep_num_dims", False):
+        if not x or x[-1] != k:
+            raise unsupported(node, f"keep_num_dims with input {x} and depth {k}")
+        return [x[:-1] + (n,)]
+    return [(size // k, n)]
+
+
 def _fc_geometry(node: Node) -> tuple[int, int, int]:
     """(batches, K, N) from TFLM's view: batches = output size / N, rows of K inputs."""
     x, w = node.inputs[0], node.inputs[1]
@@ -199,7 +218,10 @@ def _fc_geometry(node: Node) -> tuple[int, int, int]:
     return batches, k, n
 
 
-@register("FULLY_CONNECTED", macs=_fc_macs, oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("FULLY_CONNECTED", shape=_fc_shape, traits=(FUSES_ACTIVATION,),
+          quant=QuantRule(weights=Weights(1, 0, 2, 0),
+                          versions={"int8": 4, "int16x8": 7, "int4-weights": 10}),
+          macs=_fc_macs, oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_fully_connected(node: Node) -> Kernel:
     """Fully connected: float32, int8 (int8/int4 weights), int16x8; hybrid per LiteRT ref."""
     x, w = node.inputs[0], node.inputs[1]
@@ -438,11 +460,30 @@ def _bmm_operands(node: Node) -> tuple[tuple[int, ...], tuple[int, ...], int]:
     return tuple(ls), tuple(rs), ls[-1]
 
 
+def _bmm_shape(node: Node, shapes, consts) -> list:
+    """Broadcast batch dims of both operands, then (lhs rows, rhs columns) after adj_x/adj_y."""
+    ls, rs = list(shapes[0]), list(shapes[1])
+    if len(ls) < 2 or len(rs) < 2:
+        raise unsupported(node, f"operands of rank {len(ls)} and {len(rs)}")
+    if node.attrs.get("adj_x", False):
+        ls[-1], ls[-2] = ls[-2], ls[-1]
+    if node.attrs.get("adj_y", False):
+        rs[-1], rs[-2] = rs[-2], rs[-1]
+    if ls[-1] != rs[-2]:
+        raise unsupported(node, f"inner dimensions {ls[-1]} and {rs[-2]}")
+    try:
+        batch = np.broadcast_shapes(tuple(ls[:-2]), tuple(rs[:-2]))
+    except ValueError:
+        raise unsupported(node, f"batch dimensions {ls[:-2]} and {rs[:-2]}") from None
+    return [tuple(int(d) for d in batch) + (ls[-2], rs[-1])]
+
+
 def _bmm_macs(node: Node) -> int:
     return node.outputs[0].size * _bmm_operands(node)[2]
 
 
-@register("BATCH_MATMUL", macs=_bmm_macs, oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("BATCH_MATMUL", shape=_bmm_shape,
+          macs=_bmm_macs, oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_batch_matmul(node: Node) -> Kernel:
     """Batched matrix product with adj_x/adj_y and broadcast batch dimensions (ranks 2-5)."""
     lhs, rhs = node.inputs[0], node.inputs[1]

@@ -15,9 +15,24 @@ from typing import Sequence
 import numpy as np
 
 from picojoule.ir import Node
-from picojoule.ops.common import activation_range, apply_float_activation, float_activation_bounds
+from picojoule.ops.common import (
+    activation_range, apply_float_activation, float_activation_bounds, window_out_size,
+)
 from picojoule.ops.conv import PadBuffer, Window, make_window, windows
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.registry import (
+    FUSES_ACTIVATION, Kernel, QuantRule, WINDOWED, register, unsupported,
+)
+
+
+def _pool_shape(node: Node, shapes, consts) -> list:
+    """[N, OH, OW, C]: a filter_height x filter_width window (TFLite ``ComputeOutSize``)."""
+    x = shapes[0]
+    if len(x) != 4:
+        raise unsupported(node, f"a rank-{len(x)} input (pools are NHWC)")
+    a = node.attrs
+    oh = window_out_size(node, x[1], int(a.get("filter_height", 1)), int(a.get("stride_h", 1)))
+    ow = window_out_size(node, x[2], int(a.get("filter_width", 1)), int(a.get("stride_w", 1)))
+    return [(x[0], oh, ow, x[3])]
 
 
 def _window(node: Node) -> Window:
@@ -68,7 +83,9 @@ def _window_reduce(xp: np.ndarray, win: Window, how: str, dtype: np.dtype) -> np
     return view.max(axis=(3, 4))
 
 
-@register("AVERAGE_POOL_2D", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+@register("AVERAGE_POOL_2D", shape=_pool_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+          quant=QuantRule(same=True, versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
+          dtypes=("int8", "int16", "float32"))
 def prepare_average_pool_2d(node: Node) -> Kernel:
     """Average over each window's in-image taps (padding excluded from the count)."""
     x, out = node.inputs[0], node.outputs[0]
@@ -104,7 +121,9 @@ def prepare_average_pool_2d(node: Node) -> Kernel:
     return run
 
 
-@register("MAX_POOL_2D", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+@register("MAX_POOL_2D", shape=_pool_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+          quant=QuantRule(same=True, versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
+          dtypes=("int8", "int16", "float32"))
 def prepare_max_pool_2d(node: Node) -> Kernel:
     """Maximum over each window's in-image taps, then the fused activation's clamp."""
     x, out = node.inputs[0], node.outputs[0]

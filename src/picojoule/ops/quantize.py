@@ -26,8 +26,10 @@ import numpy as np
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
 from picojoule.quant.fixedpoint import multiply_by_quantized_multiplier_fast
-from picojoule.ops.common import dtype_range
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.common import dtype_range, same_shape
+from picojoule.ops.registry import (
+    CONVERT, ELEMENTWISE, Kernel, QuantRule, UNARY, register, unsupported,
+)
 from picojoule.quant.fixedpoint import (
     INT32_MIN,
     quantize_multiplier,
@@ -89,7 +91,9 @@ _REQUANT_PAIRS = {("int16", "int8"), ("int8", "int8"), ("int8", "uint8"), ("uint
                   ("int32", "int8"), ("int32", "int16")}
 
 
-@register("QUANTIZE", oracle="TFLM", dtypes=("float32", "int8", "uint8", "int16", "int32"))
+@register("QUANTIZE", shape=same_shape, traits=(ELEMENTWISE, UNARY, CONVERT),
+          quant=QuantRule(versions={"int8": 1, "int16x8": 4}), oracle="TFLM",
+          dtypes=("float32", "int8", "uint8", "int16", "int32"))
 def prepare_quantize(node: Node) -> Kernel:
     """Float to int8/int16 quantization, or requantization between integer types."""
     x, y = _io(node)
@@ -133,7 +137,9 @@ def prepare_quantize(node: Node) -> Kernel:
 # --------------------------------------------------------------------------- DEQUANTIZE
 
 
-@register("DEQUANTIZE", oracle="TFLM", dtypes=("int8", "uint8", "int16"))
+@register("DEQUANTIZE", shape=same_shape, traits=(ELEMENTWISE, UNARY, CONVERT),
+          quant=QuantRule(versions={"int8": 2, "int16x8": 4}), oracle="TFLM",
+          dtypes=("int8", "uint8", "int16"))
 def prepare_dequantize(node: Node) -> Kernel:
     """int8/uint8/int16 to float32 as float(double(scale) * (q - zp)); float16 widened."""
     x, y = _io(node)
@@ -186,7 +192,8 @@ def _cast_fn(src: str, dst: str) -> Fn:
     return lambda v: v.astype(dst_np)  # integers wrap; int -> float rounds to nearest
 
 
-@register("CAST", oracle="TFLM", dtypes=_CAST_TFLM)
+@register("CAST", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY, CONVERT), oracle="TFLM", dtypes=_CAST_TFLM)
 def prepare_cast(node: Node) -> Kernel:
     """Type conversion: integers wrap, floats truncate and saturate, != 0 gives bool."""
     x, y = _io(node)

@@ -17,8 +17,12 @@ import numpy as np
 
 from picojoule.ir import Node
 from picojoule.ir.dtypes import to_numpy
-from picojoule.ops.common import dtype_range
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.common import (
+    dtype_range, reduce_shape, same_shape, shape_axis, shape_ints,
+)
+from picojoule.ops.registry import (
+    REDUCE, Kernel, Layout, QuantRule, register, unsupported,
+)
 from picojoule.quant.fixedpoint import (
     multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_int64,
@@ -113,7 +117,28 @@ def _float_reduce(node: Node, fn) -> Kernel:
     return run
 
 
-@register("MEAN", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+def _reduce_layout(node: Node, perm, inv, const):
+    """Reduce the permuted axes; without keep_dims the output permutation is the ranking of
+    the kept axes' source positions."""
+    ax = node.input(1)
+    if ax is None or not ax.is_const:
+        return None
+    rank = len(perm)
+    axes = sorted({(int(a) + rank) % rank for a in ax.data.reshape(-1)})
+    new_ax = const(np.array(sorted(perm[a] for a in axes), ax.data.dtype), ax)
+    if node.attrs.get("keep_dims", False):
+        return perm, {}, {1: new_ax}
+    kept_src = [perm[k] for k in range(rank) if k not in axes]
+    order = sorted(kept_src)
+    return [order.index(s) for s in kept_src], {}, {1: new_ax}
+
+
+_REDUCE_LAYOUT = Layout((0,), _reduce_layout)
+
+
+@register("MEAN", shape=reduce_shape, layout=_REDUCE_LAYOUT, traits=(REDUCE,),
+          quant=QuantRule(versions={"int8": 2, "int16x8": 3}),
+          oracle="TFLM", dtypes=("int8", "int16", "float32"))
 def prepare_mean(node: Node) -> Kernel:
     """Mean over the constant axes; int8/int16 requantize as TFLM's QuantizedMeanOrSum."""
     dt = node.inputs[0].dtype
@@ -128,7 +153,8 @@ def prepare_mean(node: Node) -> Kernel:
     return _float_reduce(node, lambda x, ax: _sequential(x, ax, np.add) / n32)
 
 
-@register("SUM", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+@register("SUM", shape=reduce_shape, layout=_REDUCE_LAYOUT, traits=(REDUCE,), oracle="TFLM",
+          dtypes=("int8", "int16", "float32"))
 def prepare_sum(node: Node) -> Kernel:
     """Sum over the constant axes; int8/int16 requantize (in_scale/out_scale) as TFLM."""
     dt = node.inputs[0].dtype
@@ -161,19 +187,27 @@ def _min_max(node: Node, is_max: bool) -> Kernel:
     return _float_reduce(node, lambda x, ax: ufunc.reduce(x, axis=ax, initial=init))
 
 
-@register("REDUCE_MAX", oracle="TFLM", dtypes=("int8", "float32"))
+@register("REDUCE_MAX", shape=reduce_shape,
+          layout=_REDUCE_LAYOUT, traits=(REDUCE,), quant=QuantRule(same=True),
+          oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_reduce_max(node: Node) -> Kernel:
     """Maximum over the constant axes (int8 needs equal input/output quantization)."""
     return _min_max(node, True)
 
 
-@register("REDUCE_MIN", oracle="TFLM", dtypes=("int8", "float32"))
+@register("REDUCE_MIN", shape=reduce_shape,
+          layout=_REDUCE_LAYOUT, traits=(REDUCE,), quant=QuantRule(same=True),
+          oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_reduce_min(node: Node) -> Kernel:
     """Minimum over the constant axes (int8 needs equal input/output quantization)."""
     return _min_max(node, False)
 
 
-@register("REDUCE_PROD", oracle="LiteRT reference", dtypes=("int8", "int16", "int32", "float32"))
+@register("REDUCE_PROD", shape=reduce_shape,
+          layout=_REDUCE_LAYOUT, traits=(REDUCE,), oracle="LiteRT reference",
+          dtypes=("int8", "int16", "int32", "float32"))
 def prepare_reduce_prod(node: Node) -> Kernel:
     """Product over the constant axes; quantized int8/int16 rescale after every multiply."""
     inp, out = node.inputs[0], node.outputs[0]
@@ -224,19 +258,31 @@ def _arg_min_max(node: Node, is_max: bool) -> Kernel:
 
     def run(inputs):
         x = inputs[0]
-        if floating and np.isnan(x).any():  # TFLM's compare never moves to a NaN
+        if floating and np.isnan(x).any():
+            # TFLM keeps the first element and moves only to one that compares greater
+            # (less): never to a NaN, and never away from a leading NaN.
+            lead = np.isnan(np.take(x, [0], axis=axis))
             x = np.where(np.isnan(x), -np.inf if is_max else np.inf, x)
+            got = np.where(lead, 0, np.expand_dims(pick(x, axis=axis), axis))
+            return [got.astype(dtype).reshape(shape)]
         return [pick(x, axis=axis).astype(dtype).reshape(shape)]  # first index on ties
     return run
 
 
-@register("ARG_MAX", oracle="TFLM", dtypes=("int8", "float32"))
+def _arg_shape(node: Node, shapes, consts) -> list:
+    """ARG_MAX / ARG_MIN: the input's shape without the (constant) axis."""
+    in_shape = tuple(shapes[0])
+    axis = shape_axis(node, shape_ints(node, consts, 1, "axis tensor")[0], len(in_shape))
+    return [in_shape[:axis] + in_shape[axis + 1:]]
+
+
+@register("ARG_MAX", shape=_arg_shape, oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_arg_max(node: Node) -> Kernel:
     """Index of the first maximum along the constant axis (int32 or int64 output)."""
     return _arg_min_max(node, True)
 
 
-@register("ARG_MIN", oracle="TFLM", dtypes=("int8", "float32"))
+@register("ARG_MIN", shape=_arg_shape, oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_arg_min(node: Node) -> Kernel:
     """Index of the first minimum along the constant axis (int32 or int64 output)."""
     return _arg_min_max(node, False)
@@ -249,7 +295,7 @@ def _mbqm_smaller_than_one(x: np.ndarray, mult: int, shift: int) -> np.ndarray:
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, mult), -shift)
 
 
-@register("CUMSUM", oracle="TFLM", dtypes=("int8", "float32"))
+@register("CUMSUM", shape=same_shape, oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_cumsum(node: Node) -> Kernel:
     """Running sum along the constant axis; ``exclusive`` and ``reverse`` options."""
     v = node.input(1)

@@ -31,7 +31,7 @@ import numpy as np
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
 from picojoule.ops.common import dtype_range, require_quant
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.registry import (Kernel, STATEFUL, register, unsupported)
 from picojoule.quant.fixedpoint import (
     sigmoid_table_uint16,
     multiply_by_quantized_multiplier,
@@ -176,7 +176,32 @@ def svdf_geometry(node: Node) -> tuple[int, int, int, int, int, int]:
     return batch, n_in, filters, memory, rank, units
 
 
-@register("SVDF", macs=_svdf_macs, oracle="TFLM", dtypes=("float32", "int8"))
+def _state_check(node: Node, shapes, index: int, need: int, what: str) -> None:
+    """A state tensor (input ``index``) must hold ``need`` values (TFLite checks the count)."""
+    shape = shapes[index] if index < len(shapes) else None
+    if shape is None:
+        raise unsupported(node, f"a missing {what} tensor")
+    have = int(np.prod(shape, dtype=np.int64))
+    if have != need:
+        raise unsupported(node, f"a {what} of shape {tuple(shape)} ({have} values) where the "
+                                f"input's batch needs {need}")
+
+
+def _svdf_shape(node: Node, shapes, consts) -> list:
+    """[batch, filters / rank]; the state [batch, filters * memory] must match the batch."""
+    x, wf, wt = shapes[0], shapes[1], shapes[2]
+    if x is None or wf is None or wt is None or len(x) != 2 or len(wf) != 2 or len(wt) != 2:
+        raise unsupported(node, "an input or weights that are not 2-D")
+    rank = int(node.attrs.get("rank", 0))
+    filters, memory = wt
+    if rank <= 0 or filters % rank or tuple(wf) != (filters, x[1]):
+        raise unsupported(node, f"rank {rank} with weights {tuple(wf)}/{tuple(wt)}")
+    _state_check(node, shapes, 4, x[0] * filters * memory, "activation state")
+    return [(x[0], filters // rank)]
+
+
+@register("SVDF", shape=_svdf_shape,
+          traits=(STATEFUL,), macs=_svdf_macs, oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_svdf(node: Node) -> Kernel:
     """Singular value decomposition filter: feature matmul into a shifting memory, time dot."""
     x, wf, wt = node.inputs[0], node.inputs[1], node.inputs[2]
@@ -286,7 +311,22 @@ def _sigmoid_float(v: np.ndarray) -> np.ndarray:
                     np.where(v < F32(-9), np.exp(v), mid)).astype(F32)
 
 
-@register("UNIDIRECTIONAL_SEQUENCE_LSTM", macs=_lstm_macs, oracle="TFLM",
+def _lstm_shape(node: Node, shapes, consts) -> list:
+    """[time, batch, n_output] or [batch, time, n_output] like the input (n_output: the
+    recurrent-to-output weights' columns); both state tensors must match the batch."""
+    x, w_out, r_out = (shapes[i] if i < len(shapes) else None for i in (0, 4, 8))
+    if x is None or w_out is None or r_out is None or len(x) != 3 or len(w_out) != 2 \
+            or len(r_out) != 2:
+        raise unsupported(node, "an input that is not 3-D or missing output-gate weights")
+    batch = x[1] if node.attrs.get("time_major", False) else x[0]
+    n_cell, n_output = w_out[0], r_out[1]
+    _state_check(node, shapes, 18, batch * n_output, "output state")
+    _state_check(node, shapes, 19, batch * n_cell, "cell state")
+    return [(x[0], x[1], n_output)]
+
+
+@register("UNIDIRECTIONAL_SEQUENCE_LSTM", shape=_lstm_shape,
+          traits=(STATEFUL,), macs=_lstm_macs, oracle="TFLM",
           dtypes=("float32", "int8", "int16"))
 def prepare_unidirectional_sequence_lstm(node: Node) -> Kernel:
     """LSTM over a sequence (standard Keras cell: no CIFG/peephole/projection/layer norm)."""

@@ -27,7 +27,10 @@ import numpy as np
 
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
-from picojoule.ops.registry import Kernel, register, unsupported
+from picojoule.ops.common import same_shape, shape_axis, shape_input, shape_ints
+from picojoule.ops.registry import (
+    ALIAS, MOVEMENT, Kernel, Layout, QuantRule, register, unsupported,
+)
 
 _ALL = ("int8", "int16", "int32", "int64", "float32", "bool")
 
@@ -69,27 +72,375 @@ def _reshape_kernel(node: Node) -> Kernel:
     return run
 
 
+# --------------------------------------------------------------------------- shape rules
+# Output shapes from input shapes and constant parameters, as TFLite's Prepare computes
+# them (TFLM keeps the shapes the file stores; these rules are what the converter stores).
+
+def _size(shape: Sequence[int]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _resolve_stretch(node: Node, in_shape: Sequence[int], dims: list[int]) -> tuple:
+    """``dims`` with its one -1 (if any) inferred so the element count stays the same."""
+    size = _size(in_shape)
+    stretch = [i for i, d in enumerate(dims) if d == -1]
+    if len(stretch) > 1 or any(d < -1 for d in dims):
+        raise unsupported(node, f"new shape {dims}")
+    if stretch:
+        known = _size([d for d in dims if d != -1])
+        if known == 0 or size % known:
+            raise unsupported(node, f"input shape {tuple(in_shape)} -> new shape {dims}")
+        dims = list(dims)
+        dims[stretch[0]] = size // known
+    if _size(dims) != size:
+        raise unsupported(node, f"input shape {tuple(in_shape)} -> output {tuple(dims)}")
+    return tuple(dims)
+
+
+def _reshape_shape(node: Node, shapes, consts) -> list:
+    """TFLite: a 1-D shape tensor (input 1) wins, else the ``new_shape`` option ([0] is the
+    legacy spelling of a scalar); one -1 is inferred. A RESHAPE with neither keeps the
+    shape the file stores (its only record)."""
+    if len(shapes) > 1 and shapes[1] is not None and len(shapes[1]) == 1:
+        dims = shape_ints(node, consts, 1, "shape tensor")
+    elif node.attrs.get("new_shape"):
+        dims = [int(d) for d in node.attrs["new_shape"]]
+        dims = [] if dims == [0] else dims
+    else:
+        dims = list(node.outputs[0].shape)
+    return [_resolve_stretch(node, shapes[0], dims)]
+
+
+def _squeeze_shape(node: Node, shapes, consts) -> list:
+    """Drop the ``squeeze_dims`` axes (each of size 1), or every size-1 axis if none given."""
+    in_shape = tuple(shapes[0])
+    dims = node.attrs.get("squeeze_dims") or []
+    if not dims:
+        return [tuple(d for d in in_shape if d != 1)]
+    drop = {shape_axis(node, int(a), len(in_shape)) for a in dims}
+    if any(in_shape[a] != 1 for a in drop):
+        raise unsupported(node, f"squeezing axes {sorted(drop)} of shape {in_shape}")
+    return [tuple(d for i, d in enumerate(in_shape) if i not in drop)]
+
+
+def _expand_dims_shape(node: Node, shapes, consts) -> list:
+    """A size-1 axis at the constant ``axis`` (input 1; negatives count from rank + 1)."""
+    in_shape = tuple(shapes[0])
+    axis = shape_ints(node, consts, 1, "axis tensor")[0]
+    a = shape_axis(node, axis, len(in_shape) + 1)
+    return [in_shape[:a] + (1,) + in_shape[a:]]
+
+
+def _shape_shape(node: Node, shapes, consts) -> list:
+    """SHAPE: a vector with one element per input dimension."""
+    return [(len(shapes[0]),)]
+
+
+def _transpose_shape(node: Node, shapes, consts) -> list:
+    in_shape = tuple(shapes[0])
+    perm = shape_ints(node, consts, 1, "perm tensor")
+    if sorted(perm) != list(range(len(in_shape))):
+        raise unsupported(node, f"perm {perm} for a rank-{len(in_shape)} input")
+    return [tuple(in_shape[p] for p in perm)]
+
+
+def _concatenation_shape(node: Node, shapes, consts) -> list:
+    """Inputs agree on every axis but ``axis``, where their sizes add up."""
+    first = tuple(shapes[0])
+    axis = shape_axis(node, int(node.attrs.get("axis", 0)), len(first))
+    total = 0
+    for s in shapes:
+        s = tuple(s)
+        if len(s) != len(first) or s[:axis] + s[axis + 1:] != first[:axis] + first[axis + 1:]:
+            raise unsupported(node, f"joining shapes {[tuple(x) for x in shapes]} on axis {axis}")
+        total += s[axis]
+    return [first[:axis] + (total,) + first[axis + 1:]]
+
+
+def _pack_shape(node: Node, shapes, consts) -> list:
+    """Equal shapes stacked along a new ``axis`` (negatives count from rank + 1)."""
+    first = tuple(shapes[0])
+    if any(tuple(s) != first for s in shapes):
+        raise unsupported(node, f"packing shapes {[tuple(x) for x in shapes]}")
+    a = shape_axis(node, int(node.attrs.get("axis", 0)), len(first) + 1)
+    return [first[:a] + (len(shapes),) + first[a:]]
+
+
+def _unpack_shape(node: Node, shapes, consts) -> list:
+    """One output per index along ``axis``, which each drops."""
+    in_shape = tuple(shapes[0])
+    a = shape_axis(node, int(node.attrs.get("axis", 0)), len(in_shape))
+    if in_shape[a] != len(node.outputs):
+        raise unsupported(node, f"{len(node.outputs)} outputs for an axis of size {in_shape[a]}")
+    return [in_shape[:a] + in_shape[a + 1:]] * len(node.outputs)
+
+
+def _split_parts(node: Node, in_shape: tuple, axis: int, sizes: list[int]) -> list:
+    a = shape_axis(node, axis, len(in_shape))
+    stretch = [i for i, n in enumerate(sizes) if n == -1]
+    if len(stretch) > 1 or any(n < -1 for n in sizes) or len(sizes) != len(node.outputs):
+        raise unsupported(node, f"split sizes {sizes} for {len(node.outputs)} outputs")
+    if stretch:
+        sizes = list(sizes)
+        sizes[stretch[0]] = in_shape[a] - sum(n for n in sizes if n != -1)
+    if sum(sizes) != in_shape[a] or min(sizes, default=0) < 0:
+        raise unsupported(node, f"split sizes {sizes} along an axis of size {in_shape[a]}")
+    return [in_shape[:a] + (n,) + in_shape[a + 1:] for n in sizes]
+
+
+def _split_shape(node: Node, shapes, consts) -> list:
+    """SPLIT (axis, input): ``num_splits`` equal parts along the constant axis."""
+    in_shape = tuple(shapes[1])
+    axis = shape_ints(node, consts, 0, "axis tensor")[0]
+    n = len(node.outputs)
+    dim = in_shape[shape_axis(node, axis, len(in_shape))]
+    if n == 0 or dim % n:
+        raise unsupported(node, f"splitting an axis of size {dim} into {n} equal parts")
+    return _split_parts(node, in_shape, axis, [dim // n] * n)
+
+
+def _split_v_shape(node: Node, shapes, consts) -> list:
+    """SPLIT_V (input, size_splits, axis): the given sizes, one of them -1 (the rest)."""
+    sizes = shape_ints(node, consts, 1, "size_splits tensor")
+    axis = shape_ints(node, consts, 2, "axis tensor")[0]
+    return _split_parts(node, tuple(shapes[0]), axis, sizes)
+
+
+def _slice_shape(node: Node, shapes, consts) -> list:
+    """SLICE: the constant ``size`` (input 2); a -1 takes the rest of the axis from ``begin``,
+    which must then be constant too."""
+    in_shape = tuple(shapes[0])
+    size = shape_ints(node, consts, 2, "size tensor")
+    if len(size) != len(in_shape):
+        raise unsupported(node, f"size {size} for a rank-{len(in_shape)} input")
+    begin = None
+    if -1 in size or consts[1] is not None:
+        begin = shape_ints(node, consts, 1, "begin tensor")
+    out = []
+    for i, (n, d) in enumerate(zip(size, in_shape)):
+        b = begin[i] if begin is not None else 0
+        n = d - b if n == -1 else n
+        if n < 0 or (begin is not None and not 0 <= b <= b + n <= d):
+            raise unsupported(node, f"begin {begin} with size {size} for shape {in_shape}")
+        out.append(n)
+    return [tuple(out)]
+
+
+def _strided_slice_shape(node: Node, shapes, consts) -> list:
+    """Every kept (non-shrink) effective axis's slice length (new axes: 1)."""
+    params = [shape_ints(node, consts, i, what)
+              for i, what in ((1, "begin tensor"), (2, "end tensor"), (3, "strides tensor"))]
+    eff, slices, kept = _strided_slice_axes(node, *params, in_shape=tuple(shapes[0]))
+    return [tuple(len(range(*s.indices(d))) for s, d, k in zip(slices, eff, kept) if k)]
+
+
+def _gather_shape(node: Node, shapes, consts) -> list:
+    """params[:axis] + indices[batch_dims:] + params[axis + 1:]."""
+    p, ind = tuple(shapes[0]), tuple(shapes[1])
+    axis = shape_axis(node, int(node.attrs.get("axis", 0)), len(p))
+    batch_dims = int(node.attrs.get("batch_dims", 0))
+    batch_dims = batch_dims + len(ind) if batch_dims < 0 else batch_dims
+    if not 0 <= batch_dims <= min(axis, len(ind)) or p[:batch_dims] != ind[:batch_dims]:
+        raise unsupported(node, f"batch_dims {batch_dims} with params {p}, indices {ind}")
+    return [p[:axis] + ind[batch_dims:] + p[axis + 1:]]
+
+
+def _gather_nd_shape(node: Node, shapes, consts) -> list:
+    """indices[:-1] + params[depth:], depth being the indices' last dimension."""
+    p, ind = tuple(shapes[0]), tuple(shapes[1])
+    if not ind or ind[-1] > len(p):
+        raise unsupported(node, f"indices {ind} for params {p}")
+    return [ind[:-1] + p[ind[-1]:]]
+
+
+def _pad_shape(node: Node, shapes, consts) -> list:
+    """Each axis grows by its constant (before, after) paddings."""
+    in_shape = tuple(shapes[0])
+    pads = shape_input(node, consts, 1, "paddings tensor").astype(np.int64).reshape(-1, 2)
+    if pads.shape[0] != len(in_shape) or np.any(pads < 0):
+        raise unsupported(node, f"paddings {pads.tolist()} for a rank-{len(in_shape)} input")
+    return [tuple(int(d + lo + hi) for d, (lo, hi) in zip(in_shape, pads))]
+
+
+def _tile_shape(node: Node, shapes, consts) -> list:
+    in_shape = tuple(shapes[0])
+    reps = shape_ints(node, consts, 1, "multiples tensor")
+    if len(reps) != len(in_shape) or min(reps, default=0) < 0:
+        raise unsupported(node, f"multiples {reps} for a rank-{len(in_shape)} input")
+    return [tuple(d * r for d, r in zip(in_shape, reps))]
+
+
+def _fill_shape(node: Node, shapes, consts) -> list:
+    """FILL: the constant ``dims`` tensor (input 0) is the output shape."""
+    dims = shape_ints(node, consts, 0, "dims tensor")
+    if min(dims, default=0) < 0:
+        raise unsupported(node, f"dims {dims}")
+    return [tuple(dims)]
+
+
+def _broadcast_to_shape(node: Node, shapes, consts) -> list:
+    """The constant ``shape`` (input 1), which input 0 must broadcast to."""
+    dims = tuple(shape_ints(node, consts, 1, "shape tensor"))
+    try:
+        ok = np.broadcast_shapes(tuple(shapes[0]), dims) == dims
+    except ValueError:
+        ok = False
+    if not ok:
+        raise unsupported(node, f"broadcasting {tuple(shapes[0])} to {dims}")
+    return [dims]
+
+
+def _resize_shape(node: Node, shapes, consts) -> list:
+    """[N, new height, new width, C] from the constant ``size`` tensor (input 1)."""
+    in_shape = tuple(shapes[0])
+    size = shape_ints(node, consts, 1, "size tensor")
+    if len(in_shape) != 4 or len(size) != 2 or min(size) < 0:
+        raise unsupported(node, f"size {size} for input {in_shape} (NHWC, two sizes)")
+    return [(in_shape[0], size[0], size[1], in_shape[3])]
+
+
+def _block_shape_params(node: Node, shapes, consts, what: str):
+    in_shape = tuple(shapes[0])
+    block = shape_ints(node, consts, 1, "block_shape tensor")
+    pads = shape_input(node, consts, 2, f"{what} tensor").astype(np.int64).reshape(-1, 2)
+    if len(in_shape) not in (3, 4) or len(block) != len(in_shape) - 2 \
+            or pads.shape[0] != len(block) or min(block) < 1 or np.any(pads < 0):
+        raise unsupported(node, f"block shape {block} with {what} {pads.tolist()} for input "
+                                f"{in_shape}")
+    return in_shape, block, [(int(lo), int(hi)) for lo, hi in pads]
+
+
+def _space_to_batch_shape(node: Node, shapes, consts) -> list:
+    """Batch x prod(block); each padded spatial axis / its block."""
+    in_shape, block, pads = _block_shape_params(node, shapes, consts, "paddings")
+    spatial = [d + lo + hi for d, (lo, hi) in zip(in_shape[1:-1], pads)]
+    if any(s % b for s, b in zip(spatial, block)):
+        raise unsupported(node, f"padded spatial size {spatial} not a multiple of {block}")
+    return [(in_shape[0] * _size(block),) + tuple(s // b for s, b in zip(spatial, block))
+            + (in_shape[-1],)]
+
+
+def _batch_to_space_shape(node: Node, shapes, consts) -> list:
+    """Batch / prod(block); each spatial axis x its block, minus its crops."""
+    in_shape, block, crops = _block_shape_params(node, shapes, consts, "crops")
+    if in_shape[0] % _size(block):
+        raise unsupported(node, f"batch {in_shape[0]} not a multiple of block {block}")
+    spatial = [d * b - lo - hi for d, b, (lo, hi) in zip(in_shape[1:-1], block, crops)]
+    if min(spatial) < 0:
+        raise unsupported(node, f"crops {crops} larger than the spatial size")
+    return [(in_shape[0] // _size(block),) + tuple(spatial) + (in_shape[-1],)]
+
+
+def _space_to_depth_shape(node: Node, shapes, consts) -> list:
+    n, h, w, c = _nhwc(node, shapes[0])
+    bs = int(node.attrs.get("block_size", 0))
+    if bs < 1 or h % bs or w % bs:
+        raise unsupported(node, f"block size {bs} for spatial size {h}x{w}")
+    return [(n, h // bs, w // bs, c * bs * bs)]
+
+
+def _depth_to_space_shape(node: Node, shapes, consts) -> list:
+    n, h, w, c = _nhwc(node, shapes[0])
+    bs = int(node.attrs.get("block_size", 0))
+    if bs < 1 or c % (bs * bs):
+        raise unsupported(node, f"block size {bs} for {c} channels")
+    return [(n, h * bs, w * bs, c // (bs * bs))]
+
+
+def _nhwc(node: Node, shape) -> tuple[int, int, int, int]:
+    if len(shape) != 4:
+        raise unsupported(node, f"a rank-{len(shape)} input (NHWC only)")
+    return tuple(shape)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- layout rules
+# How a TRANSPOSE(perm) feeding each op moves below it (passes/layout.py): the op rewritten
+# to read the untransposed input, its parameters permuted by ``inv`` (the inverse of perm).
+
+def _positive_axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+def _concat_layout(node: Node, perm, inv, const):
+    return perm, {"axis": perm[_positive_axis(int(node.attrs.get("axis", 0)), len(perm))]}, {}
+
+
+def _pad_layout(node: Node, perm, inv, const):
+    p = node.input(1)
+    if p is None or not p.is_const:
+        return None
+    pads = p.data.reshape(len(perm), 2)
+    return perm, {}, {1: const(pads[inv].astype(p.data.dtype), p)}
+
+
+def _slice_layout(node: Node, perm, inv, const):
+    b, s = node.input(1), node.input(2)
+    if b is None or s is None or not (b.is_const and s.is_const):
+        return None
+    bd, sd = b.data.reshape(-1), s.data.reshape(-1)
+    return perm, {}, {1: const(bd[inv], b), 2: const(sd[inv], s)}
+
+
+def _strided_slice_layout(node: Node, perm, inv, const):
+    params = [node.input(i) for i in (1, 2, 3)]
+    a = node.attrs
+    if any(p is None or not p.is_const for p in params) or any(
+            int(a.get(k, 0)) for k in ("shrink_axis_mask", "ellipsis_mask", "new_axis_mask",
+                                       "begin_mask")) or a.get("offset"):
+        return None
+    if any(p.data.size != len(perm) for p in params):
+        return None
+    em = int(a.get("end_mask", 0))
+    new_em = sum(1 << perm[k] for k in range(len(perm)) if em >> k & 1)
+    return perm, {"end_mask": new_em}, {
+        i + 1: const(p.data.reshape(-1)[inv], p) for i, p in enumerate(params)}
+
+
+def _split_v_layout(node: Node, perm, inv, const):
+    ax = node.input(2)
+    if ax is None or not ax.is_const:
+        return None
+    axis = _positive_axis(int(ax.data.reshape(-1)[0]), len(perm))
+    return perm, {}, {2: const(np.array(perm[axis], ax.data.dtype).reshape(ax.data.shape), ax)}
+
+
+def _gather_layout(node: Node, perm, inv, const):
+    ind = node.input(1)
+    if ind is None or len(ind.shape) != 1:
+        return None
+    return perm, {"axis": perm[_positive_axis(int(node.attrs.get("axis", 0)), len(perm))]}, {}
+
+
+_FIRST = (0,)
+
+
 # --------------------------------------------------------------------------- reshapes
 
-@register("RESHAPE", oracle="TFLM", dtypes=_ALL)
+@register("RESHAPE", shape=_reshape_shape,
+          traits=(ALIAS,), quant=QuantRule(same=True, versions={"int8": 1}),
+          oracle="TFLM", dtypes=_ALL)
 def prepare_reshape(node: Node) -> Kernel:
     """Reshape to the output value's shape (no copy)."""
     return _reshape_kernel(node)
 
 
-@register("SQUEEZE", oracle="TFLM", dtypes=_ALL)
+@register("SQUEEZE", shape=_squeeze_shape,
+          traits=(ALIAS,), quant=QuantRule(same=True, versions={"int8": 1}),
+          oracle="TFLM", dtypes=_ALL)
 def prepare_squeeze(node: Node) -> Kernel:
     """Drop size-1 dimensions: a reshape to the output's shape."""
     return _reshape_kernel(node)
 
 
-@register("EXPAND_DIMS", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+@register("EXPAND_DIMS", shape=_expand_dims_shape,
+          traits=(ALIAS,), quant=QuantRule(same=True, versions={"int8": 1}),
+          oracle="TFLM", dtypes=("int8", "int16", "float32"))
 def prepare_expand_dims(node: Node) -> Kernel:
     """Insert a size-1 dimension: a reshape to the output's shape."""
     return _reshape_kernel(node)
 
 
-@register("SHAPE", oracle="TFLM", dtypes=("int32",))
+@register("SHAPE", shape=_shape_shape, oracle="TFLM", dtypes=("int32",))
 def prepare_shape(node: Node) -> Kernel:
     """The input's (static) shape as an int32 (or int64) vector."""
     out = node.outputs[0]
@@ -100,7 +451,9 @@ def prepare_shape(node: Node) -> Kernel:
     return run
 
 
-@register("TRANSPOSE", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+@register("TRANSPOSE", shape=_transpose_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("int8", "int16", "float32"))
 def prepare_transpose(node: Node) -> Kernel:
     """Permute dimensions by the constant ``perm`` tensor."""
     perm = [int(p) for p in _const(node, 1, "perm").reshape(-1)]
@@ -115,7 +468,10 @@ def prepare_transpose(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- join / split
 
-@register("CONCATENATION", oracle="TFLM", dtypes=_ALL)
+@register("CONCATENATION", shape=_concatenation_shape,
+          layout=Layout("all", _concat_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True, versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
+          dtypes=_ALL)
 def prepare_concatenation(node: Node) -> Kernel:
     """Join inputs along ``axis``; never requantizes (TFLM copies the raw integers)."""
     if node.attrs.get("fused_activation_function", "NONE") != "NONE":
@@ -135,7 +491,9 @@ def prepare_concatenation(node: Node) -> Kernel:
     return run
 
 
-@register("PACK", oracle="TFLM", dtypes=("int8", "int16", "int32", "int64", "float32"))
+@register("PACK", shape=_pack_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("int8", "int16", "int32", "int64", "float32"))
 def prepare_pack(node: Node) -> Kernel:
     """Stack equally shaped inputs along a new ``axis``."""
     out = node.outputs[0]
@@ -146,7 +504,9 @@ def prepare_pack(node: Node) -> Kernel:
     return run
 
 
-@register("UNPACK", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+@register("UNPACK", shape=_unpack_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "int16", "int32", "float32"))
 def prepare_unpack(node: Node) -> Kernel:
     """Split along ``axis`` into ``num`` outputs, dropping that axis."""
     rank = len(node.inputs[0].shape)
@@ -178,14 +538,19 @@ def _split_kernel(node: Node, data_index: int, axis: int) -> Kernel:
     return run
 
 
-@register("SPLIT", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+@register("SPLIT", shape=_split_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
 def prepare_split(node: Node) -> Kernel:
     """Equal split; inputs are (axis, input)."""
     axis = int(_const(node, 0, "axis").reshape(-1)[0])
     return _split_kernel(node, 1, axis)
 
 
-@register("SPLIT_V", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+@register("SPLIT_V", shape=_split_v_shape,
+          layout=Layout(_FIRST, _split_v_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "int16", "int32", "float32"))
 def prepare_split_v(node: Node) -> Kernel:
     """Split into the given sizes; inputs are (input, size_splits, axis)."""
     axis = int(_const(node, 2, "axis").reshape(-1)[0])
@@ -194,7 +559,9 @@ def prepare_split_v(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- slicing
 
-@register("SLICE", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
+@register("SLICE", shape=_slice_shape, layout=Layout(_FIRST, _slice_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
 def prepare_slice(node: Node) -> Kernel:
     """``input[begin : begin + size]``; the extent comes from the output shape."""
     out_shape = node.outputs[0].shape
@@ -223,8 +590,20 @@ def prepare_slice(node: Node) -> Kernel:
 
 
 def _strided_slice_plan(node: Node, begin: Sequence[int], end: Sequence[int],
-                        strides: Sequence[int]) -> tuple[tuple[int, ...], tuple[slice, ...]]:
-    """(effective input shape, per-axis slices) of a STRIDED_SLICE node.
+                        strides: Sequence[int],
+                        in_shape: Sequence[int] | None = None,
+                        ) -> tuple[tuple[int, ...], tuple[slice, ...]]:
+    """(effective input shape, per-axis slices) of a STRIDED_SLICE node (see
+    :func:`_strided_slice_axes`)."""
+    eff_shape, slices, _ = _strided_slice_axes(node, begin, end, strides, in_shape)
+    return eff_shape, slices
+
+
+def _strided_slice_axes(node: Node, begin: Sequence[int], end: Sequence[int],
+                        strides: Sequence[int], in_shape: Sequence[int] | None = None,
+                        ) -> tuple[tuple[int, ...], tuple[slice, ...], tuple[bool, ...]]:
+    """(effective input shape, per-axis slices, which effective axes the output keeps) of
+    a STRIDED_SLICE node reading ``in_shape`` (default: its input's shape).
 
     Follows TFLite's index logic: begin/end/stride masks, negative indices and clamping,
     shrink axes (length-1 slices, then dropped by the final reshape), ``offset`` (end is
@@ -237,7 +616,7 @@ def _strided_slice_plan(node: Node, begin: Sequence[int], end: Sequence[int],
     shrink_mask = int(a.get("shrink_axis_mask", 0))
     ellipsis_mask, new_axis_mask = int(a.get("ellipsis_mask", 0)), int(a.get("new_axis_mask", 0))
     offset = bool(a.get("offset", False))
-    in_shape = node.inputs[0].shape
+    in_shape = tuple(node.inputs[0].shape if in_shape is None else in_shape)
     rank = len(in_shape)
     count = len(begin)
     if any(s == 0 for s in strides):
@@ -262,14 +641,16 @@ def _strided_slice_plan(node: Node, begin: Sequence[int], end: Sequence[int],
         i += 1
     spec += [("full", -1)] * (dims - len(spec))
 
-    eff_shape, slices, src = [], [], 0
+    eff_shape, slices, kept, src = [], [], [], 0
     for kind, k in spec:
         if kind == "new":
             eff_shape.append(1)
             slices.append(slice(0, 1))
+            kept.append(True)
             continue
         if src >= rank:
             break
+        kept.append(kind == "full" or not bit(shrink_mask, k))
         size = in_shape[src]
         src += 1
         eff_shape.append(size)
@@ -297,10 +678,13 @@ def _strided_slice_plan(node: Node, begin: Sequence[int], end: Sequence[int],
             slices.append(slice(start, stop if stop >= 0 else None, stride))
     if src != rank or len(eff_shape) != dims:
         raise unsupported(node, "a slice spec that does not match the input's rank")
-    return tuple(eff_shape), tuple(slices)
+    return tuple(eff_shape), tuple(slices), tuple(kept)
 
 
-@register("STRIDED_SLICE", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
+@register("STRIDED_SLICE", shape=_strided_slice_shape,
+          layout=Layout(_FIRST, _strided_slice_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
 def prepare_strided_slice(node: Node) -> Kernel:
     """TFLite strided slice with every mask; the result is reshaped to the output shape.
 
@@ -334,7 +718,9 @@ def prepare_strided_slice(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- gathers
 
-@register("GATHER", oracle="TFLM", dtypes=("int8", "float32"))
+@register("GATHER", shape=_gather_shape, layout=Layout(_FIRST, _gather_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_gather(node: Node) -> Kernel:
     """Take slices of ``params`` along ``axis`` at ``indices``, per batch (``batch_dims``)."""
     params, indices = node.inputs[0], node.inputs[1]
@@ -365,7 +751,9 @@ def prepare_gather(node: Node) -> Kernel:
     return run
 
 
-@register("GATHER_ND", oracle="TFLM", dtypes=("int8", "float32"))
+@register("GATHER_ND", shape=_gather_nd_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_gather_nd(node: Node) -> Kernel:
     """Index the leading dims of ``params`` with the last axis of ``indices``."""
     params, indices = node.inputs[0], node.inputs[1]
@@ -411,7 +799,9 @@ def _pad_kernel(node: Node, pad_value: int | float | None) -> Kernel:
     return run
 
 
-@register("PAD", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+@register("PAD", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True, versions={"int8": 2}),
+          oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
 def prepare_pad(node: Node) -> Kernel:
     """Constant pad: int8 pads with the output zero point, other types with 0 (as TFLM)."""
     out = node.outputs[0]
@@ -421,7 +811,9 @@ def prepare_pad(node: Node) -> Kernel:
     return _pad_kernel(node, value)
 
 
-@register("PADV2", oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
+@register("PADV2", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "int16", "int32", "float32"))
 def prepare_padv2(node: Node) -> Kernel:
     """Constant pad with the value of scalar input 2 (raw, same type as the input)."""
     if node.input(2) is None:
@@ -441,7 +833,9 @@ def _mirror_index(size: int, lo: int, hi: int, offset: int) -> np.ndarray:
     return np.where(pos < lo, left, np.where(right_p >= 0, right, pos - lo))
 
 
-@register("MIRROR_PAD", oracle="TFLM", dtypes=("int8", "float32"))
+@register("MIRROR_PAD", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
+          quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_mirror_pad(node: Node) -> Kernel:
     """Reflect (mode 0, edge excluded) or symmetric (mode 1, edge repeated) padding."""
     pads = _paddings(node)
@@ -462,7 +856,9 @@ def prepare_mirror_pad(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- fills / tiles
 
-@register("TILE", oracle="LiteRT reference", dtypes=_ALL)
+@register("TILE", shape=_tile_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="LiteRT reference",
+          dtypes=_ALL)
 def prepare_tile(node: Node) -> Kernel:
     """Repeat the input ``multiples[i]`` times along each axis (LiteRT; TFLM lacks TILE)."""
     out_shape = node.outputs[0].shape
@@ -477,7 +873,7 @@ def prepare_tile(node: Node) -> Kernel:
     return run
 
 
-@register("FILL", oracle="TFLM", dtypes=("int8", "int32", "float32"))
+@register("FILL", shape=_fill_shape, oracle="TFLM", dtypes=("int8", "int32", "float32"))
 def prepare_fill(node: Node) -> Kernel:
     """An output-shaped tensor filled with the scalar input 1."""
     out = node.outputs[0]
@@ -488,7 +884,8 @@ def prepare_fill(node: Node) -> Kernel:
     return run
 
 
-@register("ZEROS_LIKE", oracle="TFLM", dtypes=("int8", "int32", "int64", "float32"))
+@register("ZEROS_LIKE", shape=same_shape,
+          oracle="TFLM", dtypes=("int8", "int32", "int64", "float32"))
 def prepare_zeros_like(node: Node) -> Kernel:
     """Zeros of the input's shape and type (raw 0, not the zero point, as TFLM)."""
     out = node.outputs[0]
@@ -499,7 +896,9 @@ def prepare_zeros_like(node: Node) -> Kernel:
     return run
 
 
-@register("BROADCAST_TO", oracle="TFLM", dtypes=_ALL)
+@register("BROADCAST_TO", shape=_broadcast_to_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=_ALL)
 def prepare_broadcast_to(node: Node) -> Kernel:
     """Numpy broadcasting of the input to the output shape."""
     shape = node.outputs[0].shape
@@ -542,7 +941,9 @@ def _nearest_index(in_size: int, out_size: int, align: bool, half: bool) -> np.n
     return np.maximum(idx, 0) if half else idx
 
 
-@register("RESIZE_NEAREST_NEIGHBOR", oracle="TFLM", dtypes=("int8", "int16", "float32"))
+@register("RESIZE_NEAREST_NEIGHBOR", shape=_resize_shape, traits=(MOVEMENT,),
+          quant=QuantRule(same=True, versions={"int8": 2}), oracle="TFLM",
+          dtypes=("int8", "int16", "float32"))
 def prepare_resize_nearest_neighbor(node: Node) -> Kernel:
     """Nearest-neighbour resize of NHWC with align_corners / half_pixel_centers."""
     ih, iw, oh, ow, align, half = _resize_setup(node)
@@ -582,7 +983,9 @@ def _bilinear_int_coords(in_size: int, out_size: int, align: bool, half: bool):
     return pos, lo, hi
 
 
-@register("RESIZE_BILINEAR", oracle="TFLM", dtypes=("int8", "float32"))
+@register("RESIZE_BILINEAR", shape=_resize_shape,
+          quant=QuantRule(same=True, versions={"int8": 2}), oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_resize_bilinear(node: Node) -> Kernel:
     """Bilinear resize; float32 interpolates in float, int8 in TFLM's 10-bit fixed point."""
     ih, iw, oh, ow, align, half = _resize_setup(node)
@@ -635,7 +1038,9 @@ def _block_params(node: Node, what: str) -> tuple[list[int], list[tuple[int, int
     return block, [(int(a), int(b)) for a, b in pads]
 
 
-@register("SPACE_TO_BATCH_ND", oracle="TFLM", dtypes=("int8", "float32"))
+@register("SPACE_TO_BATCH_ND", shape=_space_to_batch_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_space_to_batch_nd(node: Node) -> Kernel:
     """Zero-pad the spatial dims, then move block offsets into the batch dimension."""
     block, pads = _block_params(node, "paddings")
@@ -664,7 +1069,9 @@ def prepare_space_to_batch_nd(node: Node) -> Kernel:
     return run
 
 
-@register("BATCH_TO_SPACE_ND", oracle="TFLM", dtypes=("int8", "float32"))
+@register("BATCH_TO_SPACE_ND", shape=_batch_to_space_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_batch_to_space_nd(node: Node) -> Kernel:
     """Move batch blocks back into the spatial dims, then crop."""
     block, crops = _block_params(node, "crops")
@@ -689,7 +1096,9 @@ def prepare_batch_to_space_nd(node: Node) -> Kernel:
     return run
 
 
-@register("SPACE_TO_DEPTH", oracle="TFLM", dtypes=("int8", "float32"))
+@register("SPACE_TO_DEPTH", shape=_space_to_depth_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_space_to_depth(node: Node) -> Kernel:
     """NHWC: each block x block patch becomes block*block*C channels."""
     bs = int(node.attrs.get("block_size", 0))
@@ -704,7 +1113,9 @@ def prepare_space_to_depth(node: Node) -> Kernel:
     return run
 
 
-@register("DEPTH_TO_SPACE", oracle="TFLM", dtypes=("int8", "float32"))
+@register("DEPTH_TO_SPACE", shape=_depth_to_space_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "float32"))
 def prepare_depth_to_space(node: Node) -> Kernel:
     """NHWC: block*block*C channels become a block x block spatial patch of C."""
     bs = int(node.attrs.get("block_size", 0))

@@ -26,7 +26,8 @@ import numpy as np
 
 from picojoule.ir import Node
 from picojoule.ir.dtypes import to_numpy
-from picojoule.ops.registry import register, unsupported
+from picojoule.ops.common import same_shape
+from picojoule.ops.registry import (STATEFUL, register, unsupported)
 
 Arrays = Sequence[Optional[np.ndarray]]
 
@@ -79,6 +80,73 @@ def _out_np(node: Node, i: int = 0) -> np.dtype:
     return to_numpy(node.outputs[i].dtype)
 
 
+# ----------------------------------------------------------------------------- shape rules
+# The signal library's TensorFlow shape functions (TFLM only checks the stored shapes).
+
+
+def _last_replaced(node: Node, shape, size: int) -> tuple:
+    if not shape:
+        raise unsupported(node, "a scalar input")
+    return tuple(shape[:-1]) + (size,)
+
+
+def _fft_auto_scale_shape(node: Node, shapes, consts) -> list:
+    """The scaled frame (input's shape) and a scalar shift count."""
+    return [tuple(shapes[0]), ()]
+
+
+def _rfft_shape(node: Node, shapes, consts) -> list:
+    """Innermost axis -> fft_length / 2 + 1 complex bins, interleaved (re, im)."""
+    n = _opt_int(node, _options(node), "fft_length")
+    return [_last_replaced(node, shapes[0], (n // 2 + 1) * 2)]
+
+
+def _irfft_shape(node: Node, shapes, consts) -> list:
+    """Innermost axis -> fft_length real samples."""
+    return [_last_replaced(node, shapes[0], _opt_int(node, _options(node), "fft_length"))]
+
+
+def _energy_shape(node: Node, shapes, consts) -> list:
+    """One energy per complex (re, im) pair of the innermost axis."""
+    return [_last_replaced(node, shapes[0], shapes[0][-1] // 2 if shapes[0] else 0)]
+
+
+def _filter_bank_shape(node: Node, shapes, consts) -> list:
+    """One value per mel channel: [num_channels]."""
+    return [(_opt_int(node, _options(node), "num_channels"),)]
+
+
+def _twice_shape(node: Node, shapes, consts) -> list:
+    """Spectral subtraction: the cleaned channels and the noise estimate, both input-shaped."""
+    return [tuple(shapes[0])] * 2
+
+
+def _framer_shape(node: Node, shapes, consts) -> list:
+    """[..., inner / frame_step, frame_size] frames and a scalar valid flag."""
+    opts = _options(node)
+    size, step = _opt_int(node, opts, "frame_size"), _opt_int(node, opts, "frame_step")
+    if step <= 0 or not shapes[0]:
+        raise unsupported(node, f"frame_step {step} on input {tuple(shapes[0])}")
+    return [tuple(shapes[0][:-1]) + (shapes[0][-1] // step, size), ()]
+
+
+def _overlap_add_shape(node: Node, shapes, consts) -> list:
+    """[..., frames, frame_size] -> [..., frames * frame_step]."""
+    step = _opt_int(node, _options(node), "frame_step")
+    x = tuple(shapes[0])
+    if len(x) < 2:
+        raise unsupported(node, "an input of rank < 2")
+    return [x[:-2] + (x[-2] * step,)]
+
+
+def _stacker_shape(node: Node, shapes, consts) -> list:
+    """[num_channels * (left + 1 + right)] and a scalar valid flag."""
+    opts = _options(node)
+    frames = (_opt_int(node, opts, "stacker_left_context") + 1
+              + _opt_int(node, opts, "stacker_right_context"))
+    return [(_opt_int(node, opts, "num_channels") * frames,), ()]
+
+
 # ----------------------------------------------------------------------------- MAC counts
 
 
@@ -114,7 +182,8 @@ def _filter_bank_macs(node: Node) -> int:
 # ----------------------------------------------------------------------------- window
 
 
-@register("CUSTOM:SignalWindow", macs=_window_macs, oracle="TFLM", dtypes=("int16",))
+@register("CUSTOM:SignalWindow", shape=same_shape,
+          macs=_window_macs, oracle="TFLM", dtypes=("int16",))
 def prepare_window(node: Node) -> Callable[[Arrays], list]:
     """Window: ``sat16((x * w) >> shift)`` applied to each ``len(w)`` chunk of the input."""
     shift = _opt_int(node, _options(node), "shift")
@@ -155,7 +224,8 @@ def _max_abs16(x: np.ndarray) -> int:
     return m
 
 
-@register("CUSTOM:SignalFftAutoScale", oracle="TFLM", dtypes=("int16",))
+@register("CUSTOM:SignalFftAutoScale", shape=_fft_auto_scale_shape,
+          oracle="TFLM", dtypes=("int16",))
 def prepare_fft_auto_scale(node: Node) -> Callable[[Arrays], list]:
     """Shift a frame left so its largest magnitude fills int16; output the shift too."""
     _check(node, _in_dtype(node, 0) == "int16", "non-int16 input")
@@ -424,7 +494,7 @@ def _fft_setup(node: Node) -> tuple[int, str]:
     return n, t
 
 
-@register("CUSTOM:SignalRfft", macs=_fft_macs, oracle="TFLM",
+@register("CUSTOM:SignalRfft", shape=_rfft_shape, macs=_fft_macs, oracle="TFLM",
           dtypes=("int16", "int32", "float32"))
 def prepare_rfft(node: Node) -> Callable[[Arrays], list]:
     """Real FFT of each (zero-padded) frame; complex output interleaved (re, im)."""
@@ -451,7 +521,7 @@ def prepare_rfft(node: Node) -> Callable[[Arrays], list]:
     return run
 
 
-@register("CUSTOM:SignalIrfft", macs=_fft_macs, oracle="TFLM",
+@register("CUSTOM:SignalIrfft", shape=_irfft_shape, macs=_fft_macs, oracle="TFLM",
           dtypes=("int16", "int32", "float32"))
 def prepare_irfft(node: Node) -> Callable[[Arrays], list]:
     """Inverse real FFT per frame; integer versions are unscaled (kissfft), float / n."""
@@ -480,7 +550,8 @@ def prepare_irfft(node: Node) -> Callable[[Arrays], list]:
 # ----------------------------------------------------------------------------- energy
 
 
-@register("CUSTOM:SignalEnergy", macs=_energy_macs, oracle="TFLM", dtypes=("int16",))
+@register("CUSTOM:SignalEnergy", shape=_energy_shape,
+          macs=_energy_macs, oracle="TFLM", dtypes=("int16",))
 def prepare_energy(node: Node) -> Callable[[Arrays], list]:
     """``re^2 + im^2`` (int32 arithmetic, stored as uint32) for bins [start, end).
 
@@ -514,7 +585,7 @@ def prepare_energy(node: Node) -> Callable[[Arrays], list]:
 # ----------------------------------------------------------------------------- filter bank
 
 
-@register("CUSTOM:SignalFilterBank", macs=_filter_bank_macs,
+@register("CUSTOM:SignalFilterBank", shape=_filter_bank_shape, macs=_filter_bank_macs,
           oracle="TFLM", dtypes=("uint32",))
 def prepare_filter_bank(node: Node) -> Callable[[Arrays], list]:
     """Triangular mel filters: weighted / unweighted uint64 sums over each channel's band.
@@ -582,7 +653,7 @@ def _isqrt_rounded(x: np.ndarray, cap: int) -> np.ndarray:
     return r + bump.astype(np.uint64)
 
 
-@register("CUSTOM:SignalFilterBankSquareRoot", oracle="TFLM", dtypes=("uint64",))
+@register("CUSTOM:SignalFilterBankSquareRoot", shape=same_shape, oracle="TFLM", dtypes=("uint64",))
 def prepare_filter_bank_square_root(node: Node) -> Callable[[Arrays], list]:
     """Rounded integer square root of each channel, shifted right by the FFT's scale bits."""
     _check(node, _in_dtype(node, 0) == "uint64" and _in_dtype(node, 1) == "int32"
@@ -601,7 +672,9 @@ def prepare_filter_bank_square_root(node: Node) -> Callable[[Arrays], list]:
     return run
 
 
-@register("CUSTOM:SignalFilterBankSpectralSubtraction", oracle="TFLM", dtypes=("uint32",))
+@register("CUSTOM:SignalFilterBankSpectralSubtraction", shape=_twice_shape,
+          traits=(STATEFUL,), oracle="TFLM",
+          dtypes=("uint32",))
 def prepare_spectral_subtraction(node: Node) -> Callable[[Arrays], list]:
     """Noise reduction: subtract a per-channel low-passed noise estimate kept across runs."""
     opts = _options(node)
@@ -648,7 +721,7 @@ def prepare_spectral_subtraction(node: Node) -> Callable[[Arrays], list]:
 # ----------------------------------------------------------------------------- PCAN
 
 
-@register("CUSTOM:SignalPCAN", oracle="TFLM", dtypes=("uint32",))
+@register("CUSTOM:SignalPCAN", shape=same_shape, oracle="TFLM", dtypes=("uint32",))
 def prepare_pcan(node: Node) -> Callable[[Arrays], list]:
     """Per-channel amplitude normalisation: gain from a piecewise LUT of the noise estimate."""
     snr_shift = _opt_int(node, _options(node), "snr_shift")
@@ -723,7 +796,7 @@ def _log32(x: np.ndarray, out_scale: int) -> np.ndarray:
     return (((out_scale & 0xFFFFFFFF) * loge + 32768) & 0xFFFFFFFF) >> 16
 
 
-@register("CUSTOM:SignalFilterBankLog", oracle="TFLM", dtypes=("uint32",))
+@register("CUSTOM:SignalFilterBankLog", shape=same_shape, oracle="TFLM", dtypes=("uint32",))
 def prepare_filter_bank_log(node: Node) -> Callable[[Arrays], list]:
     """Fixed-point natural log of each channel, scaled by ``output_scale``, capped at int16."""
     opts = _options(node)
@@ -817,7 +890,8 @@ class _CircularBuffer:
             self.empty = True
 
 
-@register("CUSTOM:SignalDelay", oracle="TFLM", dtypes=("int16",))
+@register("CUSTOM:SignalDelay", shape=same_shape,
+          traits=(STATEFUL,), oracle="TFLM", dtypes=("int16",))
 def prepare_delay(node: Node) -> Callable[[Arrays], list]:
     """Delay each innermost row by ``delay_length`` samples (zeros first), across runs."""
     delay = _opt_int(node, _options(node), "delay_length")
@@ -837,7 +911,8 @@ def prepare_delay(node: Node) -> Callable[[Arrays], list]:
     return run
 
 
-@register("CUSTOM:SignalFramer", oracle="TFLM", dtypes=("int16",))
+@register("CUSTOM:SignalFramer", shape=_framer_shape,
+          traits=(STATEFUL,), oracle="TFLM", dtypes=("int16",))
 def prepare_framer(node: Node) -> Callable[[Arrays], list]:
     """Split each row into overlapping frames (size/step) carried across runs; valid flag."""
     opts = _options(node)
@@ -880,7 +955,8 @@ def prepare_framer(node: Node) -> Callable[[Arrays], list]:
     return run
 
 
-@register("CUSTOM:SignalOverlapAdd", oracle="TFLM", dtypes=("int16", "float32"))
+@register("CUSTOM:SignalOverlapAdd", shape=_overlap_add_shape,
+          traits=(STATEFUL,), oracle="TFLM", dtypes=("int16", "float32"))
 def prepare_overlap_add(node: Node) -> Callable[[Arrays], list]:
     """Overlap-add frames into a stream advancing ``frame_step`` per frame (state kept)."""
     opts = _options(node)
@@ -913,7 +989,8 @@ def prepare_overlap_add(node: Node) -> Callable[[Arrays], list]:
     return run
 
 
-@register("CUSTOM:SignalStacker", oracle="TFLM", dtypes=("int16",))
+@register("CUSTOM:SignalStacker", shape=_stacker_shape,
+          traits=(STATEFUL,), oracle="TFLM", dtypes=("int16",))
 def prepare_stacker(node: Node) -> Callable[[Arrays], list]:
     """Stack left context + current + right context frames; the first frame pads the left."""
     opts = _options(node)

@@ -31,8 +31,8 @@ from picojoule.ops.activations import (
     lut_populate_int16,
     lut_populate_int8,
 )
-from picojoule.ops.common import dtype_range, require_quant
-from picojoule.ops.registry import register, unsupported
+from picojoule.ops.common import dtype_range, require_quant, same_shape
+from picojoule.ops.registry import (ELEMENTWISE, UNARY, register, unsupported)
 from picojoule.quant.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 _mbqm = multiply_by_quantized_multiplier
@@ -71,7 +71,8 @@ def _logf(v: np.ndarray) -> np.ndarray:
         return np.log(np.asarray(v, np.float64)).astype(F32)
 
 
-@register("EXP", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("EXP", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_exp(node: Node):
     """e**x; int8/int16 through LiteRT reference's lookup tables (TFLM: float32 only)."""
     x, _ = _io(node)
@@ -80,7 +81,8 @@ def prepare_exp(node: Node):
     return _lut_op(node, _expf)
 
 
-@register("LOG", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("LOG", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_log(node: Node):
     """Natural log; int8/int16 through LiteRT reference's tables (log(x <= 0) -> output min)."""
     x, y = _io(node)
@@ -92,13 +94,14 @@ def prepare_log(node: Node):
     return _lut_op(node, lambda v: np.where(v <= 0, out_min, _logf(v)).astype(F32))
 
 
-@register("SQRT", oracle="TFLM", dtypes=("float32",))
+@register("SQRT", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_sqrt(node: Node):
     """Square root (float32)."""
     return _float_only(node, np.sqrt)
 
 
-@register("RSQRT", oracle="TFLM", dtypes=("float32", "int8"))
+@register("RSQRT", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_rsqrt(node: Node):
     """1/sqrt(x); int8 via TFLM's fixed-point inverse square root (x must be >= zero point)."""
     x, y = _io(node)
@@ -118,7 +121,8 @@ def prepare_rsqrt(node: Node):
     return _table_kernel(out, "int8", "int8")
 
 
-@register("ABS", oracle="TFLM", dtypes=("float32", "int8", "int16"))
+@register("ABS", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_abs(node: Node):
     """|x|; quantized: |x - zp_in| requantized when the scales differ."""
     x, y = _io(node)
@@ -138,7 +142,8 @@ def prepare_abs(node: Node):
     return _table_kernel(np.clip(out, lo, hi), x.dtype, y.dtype)
 
 
-@register("NEG", oracle="TFLM", dtypes=("float32", "int8", "int16", "int32"))
+@register("NEG", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM",
+          dtypes=("float32", "int8", "int16", "int32"))
 def prepare_neg(node: Node):
     """-x; integer types negate raw values with wrap-around (LiteRT reference; TFLM: float32)."""
     x, y = _io(node)
@@ -152,19 +157,21 @@ def prepare_neg(node: Node):
     return run
 
 
-@register("FLOOR", oracle="TFLM", dtypes=("float32",))
+@register("FLOOR", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_floor(node: Node):
     """Round toward -inf (float32)."""
     return _float_only(node, np.floor)
 
 
-@register("CEIL", oracle="TFLM", dtypes=("float32",))
+@register("CEIL", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_ceil(node: Node):
     """Round toward +inf (float32)."""
     return _float_only(node, np.ceil)
 
 
-@register("ROUND", oracle="TFLM", dtypes=("float32",))
+@register("ROUND", shape=same_shape,
+          traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_round(node: Node):
     """Round half to even (float32), as TFLite's ``RoundToNearest``."""
     return _float_only(node, np.rint)

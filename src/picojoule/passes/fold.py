@@ -17,11 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 from picojoule.ir import Graph, Model, Node, Value
+from picojoule.ops.registry import FUSES_ACTIVATION, has_trait, info_of
 from picojoule.passes.base import Pass, PassResult
 
-_LAYERS = {"CONV_2D": (1, 2, 0), "DEPTHWISE_CONV_2D": (1, 2, 3), "FULLY_CONNECTED": (1, 2, 0),
-           "TRANSPOSE_CONV": (1, 3, 0)}
-"""op -> (weights input, bias input, output-channel axis of the weights)."""
+def _layer(node: Node):
+    """(weights input, bias input, output-channel axis of the weights) of a weighted layer
+    (the op table's :class:`~picojoule.ops.registry.Weights`), or None."""
+    info = info_of(node.op)
+    w = info.quant.weights if info is not None else None
+    return None if w is None else (w.weights, w.bias, w.axis)
 
 
 def _sole_reader(g: Graph, v: Value) -> Node | None:
@@ -46,9 +50,10 @@ def _channel_vector(v: Value | None, channels: int, out_rank: int) -> np.ndarray
 
 
 def _is_float_layer(node: Node) -> bool:
-    if node.op not in _LAYERS or node.attrs.get("fused_activation_function", "NONE") != "NONE":
+    layer = _layer(node)
+    if layer is None or node.attrs.get("fused_activation_function", "NONE") != "NONE":
         return False
-    wi, bi, _ = _LAYERS[node.op]
+    wi, bi, _ = layer
     w, b = node.input(wi), node.input(bi)
     if node.op == "FULLY_CONNECTED" and node.attrs.get("keep_num_dims") and \
             len(node.outputs[0].shape) < 1:
@@ -87,7 +92,7 @@ class FoldBatchNorm(Pass):
         return PassResult(model, changed)
 
     def _fold_one(self, g: Graph, node: Node) -> bool:
-        wi, bi, axis = _LAYERS[node.op]
+        wi, bi, axis = _layer(node)
         out = node.outputs[0]
         user = _sole_reader(g, out)
         if user is None or user.op not in ("MUL", "ADD", "SUB") or \
@@ -127,10 +132,6 @@ class FoldBatchNorm(Pass):
 
 
 _ACTS = {"RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1"}
-_FUSABLE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "ADD", "SUB",
-            "MUL", "DIV", "AVERAGE_POOL_2D", "MAX_POOL_2D"}
-
-
 class FuseActivations(Pass):
     """Fuse a RELU-family activation into the float op that alone feeds it."""
 
@@ -142,7 +143,7 @@ class FuseActivations(Pass):
                     continue
                 x = node.inputs[0]
                 src = x.producer
-                if (src is None or src.op not in _FUSABLE or x.dtype != "float32"
+                if (src is None or not has_trait(src, FUSES_ACTIVATION) or x.dtype != "float32"
                         or src.attrs.get("fused_activation_function", "NONE") != "NONE"
                         or _sole_reader(g, x) is not node or len(src.outputs) != 1):
                     continue

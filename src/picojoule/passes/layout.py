@@ -6,11 +6,11 @@ deployment paths do not implement them at all, so this pass removes every one it
 
 - **compose / cancel**: ``TRANSPOSE(TRANSPOSE(x, p), q)`` reads ``x`` through one
   permutation, and disappears when that is the identity;
-- **sink**: a transpose feeding an op that commutes with it (elementwise and activation
-  ops, CONCATENATION, PAD, reductions, SLICE, SPLIT_V, GATHER, SOFTMAX over the last axis)
-  moves below that op: the op is rewritten in the transposed layout (axes, paddings and
-  constant operands permuted), so consecutive ``NHWC->NCHW`` / ``NCHW->NHWC`` pairs meet
-  and cancel;
+- **sink**: a transpose feeding an op that commutes with it moves below that op: the op
+  is rewritten in the transposed layout (axes, paddings and constant operands permuted),
+  so consecutive ``NHWC->NCHW`` / ``NCHW->NHWC`` pairs meet and cancel. Which ops commute,
+  and how their parameters change, is the op table's ``layout`` rule
+  (:class:`~picojoule.ops.registry.Layout`; every elementwise op has one);
 - **fold**: a transpose of a constant becomes a transposed constant; a transpose followed
   by a flattening RESHAPE into a FULLY_CONNECTED is folded into the weights' column order;
 - **reshape**: a transpose that only moves size-1 axes is a RESHAPE;
@@ -29,22 +29,8 @@ from typing import Sequence
 import numpy as np
 
 from picojoule.ir import Graph, Model, Node, Value
+from picojoule.ops.registry import ELEMENTWISE, REDUCE, info_of, is_stateful
 from picojoule.passes.base import Pass, PassContractError, PassResult
-
-#: Ops computing each output element from the same element of every (broadcast) input.
-ELEMENTWISE = {
-    "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "POW",
-    "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH",
-    "HARD_SWISH", "GELU", "ELU", "EXP", "LOG", "SQRT", "RSQRT", "ABS", "NEG", "FLOOR", "CEIL",
-    "ROUND", "SQUARE", "SIN", "COS", "QUANTIZE", "DEQUANTIZE", "CAST", "FLOOR_DIV",
-    "FLOOR_MOD",
-}
-_REDUCE = {"MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD"}
-#: Ops that may be deleted when their outputs are unused (no state, no side effects).
-_STATEFUL_PREFIX = ("CUSTOM:",)
-_STATEFUL = {"UNIDIRECTIONAL_SEQUENCE_LSTM", "SVDF", "VAR_HANDLE", "ASSIGN_VARIABLE",
-             "CALL_ONCE", "WHILE", "IF"}
-
 
 def _perm(node: Node) -> list[int] | None:
     p = node.input(1)
@@ -100,7 +86,7 @@ class _Rewriter:
         outs = {id(v) for v in self.g.outputs}
         changed = False
         for node in reversed(list(self.g.nodes)):
-            if node.op in _STATEFUL or node.op.startswith(_STATEFUL_PREFIX):
+            if is_stateful(node):
                 continue
             if any(v.uses() or id(v) in outs or v.variable for v in node.outputs):
                 continue
@@ -342,10 +328,12 @@ class LayoutToNHWC(Pass):
         g = rw.g
         if len(node.outputs) == 0:
             return False
-        op = node.op
-        data_idx = self._data_inputs(node)
-        if data_idx is None:
+        info = info_of(node.op)
+        layout = info.layout if info is not None else None
+        if layout is None:
             return False
+        data_idx = list(range(len(node.inputs))) if layout.inputs == "all" else \
+            [i for i in layout.inputs if i < len(node.inputs)]
         perm = None
         for i in data_idx:
             v = node.inputs[i]
@@ -368,10 +356,10 @@ class LayoutToNHWC(Pass):
         rank = len(perm)
         inv = _inverse(perm)
         for o in node.outputs:
-            if len(o.shape) != rank and op not in _REDUCE:
+            if len(o.shape) != rank and not info.has(REDUCE):
                 return False
         # op-specific parameter rewrites (checked before any change)
-        plan = self._plan(rw, node, perm, inv)
+        plan = layout.plan(node, perm, inv, lambda data, like: rw.const(data, like.name, like))
         if plan is None:
             return False
         new_inputs = list(node.inputs)
@@ -380,7 +368,7 @@ class LayoutToNHWC(Pass):
             if v is None:
                 continue
             if v.is_const:
-                if op in ELEMENTWISE or op == "CONCATENATION" and len(v.shape) == rank:
+                if info.has(ELEMENTWISE) or layout.inputs == "all" and len(v.shape) == rank:
                     if len(v.shape) > rank:
                         return False
                     data = v.data.reshape((1,) * (rank - len(v.shape)) + v.shape)
@@ -416,85 +404,3 @@ class LayoutToNHWC(Pass):
             rw.insert_after(anchor, t)
             anchor = t
         return True
-
-    def _data_inputs(self, node: Node) -> list[int] | None:
-        """Indices of the inputs that carry the (transposable) data, or None if unsupported."""
-        op = node.op
-        if op in ELEMENTWISE:
-            return list(range(len(node.inputs)))
-        if op == "CONCATENATION":
-            return list(range(len(node.inputs)))
-        if op in ("PAD", "PADV2", "MIRROR_PAD", "SLICE", "STRIDED_SLICE", "SOFTMAX",
-                  "LOG_SOFTMAX", "SPLIT_V", "GATHER") or op in _REDUCE:
-            return [0]
-        return None
-
-    def _plan(self, rw: _Rewriter, node: Node, perm: list[int], inv: list[int]):
-        """(output perm, attr updates, {input index: new value}) or None if not sinkable."""
-        op = node.op
-        if op in ELEMENTWISE:
-            return perm, {}, {}
-        if op == "CONCATENATION":
-            rank = len(perm)
-            axis = int(node.attrs.get("axis", 0))
-            axis = axis + rank if axis < 0 else axis
-            return perm, {"axis": perm[axis]}, {}
-        if op in ("SOFTMAX", "LOG_SOFTMAX"):
-            return (perm, {}, {}) if perm[-1] == len(perm) - 1 else None
-        if op in ("PAD", "PADV2", "MIRROR_PAD"):
-            p = node.input(1)
-            if p is None or not p.is_const:
-                return None
-            pads = p.data.reshape(len(perm), 2)
-            return perm, {}, {1: rw.const(pads[inv].astype(p.data.dtype), p.name, p)}
-        if op == "SLICE":
-            b, s = node.input(1), node.input(2)
-            if b is None or s is None or not (b.is_const and s.is_const):
-                return None
-            bd, sd = b.data.reshape(-1), s.data.reshape(-1)
-            return perm, {}, {1: rw.const(bd[inv], b.name, b), 2: rw.const(sd[inv], s.name, s)}
-        if op == "STRIDED_SLICE":
-            params = [node.input(i) for i in (1, 2, 3)]
-            a = node.attrs
-            if any(p is None or not p.is_const for p in params) or any(
-                    int(a.get(k, 0)) for k in ("shrink_axis_mask", "ellipsis_mask",
-                                               "new_axis_mask", "begin_mask")) or a.get("offset"):
-                return None
-            if any(p.data.size != len(perm) for p in params):
-                return None
-            em = int(a.get("end_mask", 0))
-            new_em = sum(1 << perm[k] for k in range(len(perm)) if em >> k & 1)
-            return perm, {"end_mask": new_em}, {
-                i + 1: rw.const(p.data.reshape(-1)[inv], p.name, p) for i, p in enumerate(params)}
-        if op == "SPLIT_V":
-            ax = node.input(2)
-            if ax is None or not ax.is_const:
-                return None
-            axis = int(ax.data.reshape(-1)[0])
-            axis = axis + len(perm) if axis < 0 else axis
-            return perm, {}, {2: rw.const(np.array(perm[axis], ax.data.dtype).reshape(
-                ax.data.shape), ax.name, ax)}
-        if op == "GATHER":
-            ind = node.input(1)
-            if ind is None or len(ind.shape) != 1:
-                return None
-            axis = int(node.attrs.get("axis", 0))
-            axis = axis + len(perm) if axis < 0 else axis
-            return perm, {"axis": perm[axis]}, {}
-        if op in _REDUCE:
-            ax = node.input(1)
-            if ax is None or not ax.is_const:
-                return None
-            rank = len(perm)
-            axes = sorted({(int(a) + rank) % rank for a in ax.data.reshape(-1)})
-            new_axes = sorted(perm[a] for a in axes)
-            new_ax = rw.const(np.array(new_axes, ax.data.dtype), ax.name, ax)
-            if node.attrs.get("keep_dims", False):
-                return perm, {}, {1: new_ax}
-            # Dropped axes: the remaining ones keep the relative order of the transposed
-            # layout; the output permutation is the ranking of their source axes.
-            kept_src = [perm[k] for k in range(rank) if k not in axes]
-            order = sorted(kept_src)
-            out_perm = [order.index(s) for s in kept_src]
-            return out_perm, {}, {1: new_ax}
-        return None

@@ -27,6 +27,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+import numpy as np
+
 DEFAULT_ALIGNMENT = 16
 STRATEGIES = ("size", "breadth", "area", "first_use")
 
@@ -178,8 +180,14 @@ def _order(strategy: str, buffers: Sequence[Buffer], sizes: list[int],
 def _place(buffers: Sequence[Buffer], sizes: list[int], cls: list[list[tuple[int, int]]],
            order: list[int], alignment: int) -> list[int]:
     """First fit: each cluster at the lowest base where no member meets a placed buffer."""
-    offsets = [0] * len(buffers)
-    placed: list[int] = []
+    n = len(buffers)
+    offsets = [0] * n
+    # The placed buffers' lifetimes and address ranges, as arrays (k of them so far).
+    first = np.empty(n, np.int64)
+    last = np.empty(n, np.int64)
+    start = np.empty(n, np.int64)
+    end = np.empty(n, np.int64)
+    k = 0
     for c in order:
         members = [(m, r) for m, r in cls[c] if sizes[m] > 0]
         if not members:
@@ -187,22 +195,40 @@ def _place(buffers: Sequence[Buffer], sizes: list[int], cls: list[list[tuple[int
         step = math.lcm(alignment, *(buffers[m].alignment for m, _ in members))
         if any(r % math.lcm(alignment, buffers[m].alignment) for m, r in members):
             raise ValueError(f"pinned buffers {[m for m, _ in members]} cannot all be aligned")
-        conflicts = []  # (member rel, member size, placed start, placed end)
+        # Bases where a member would meet a placed buffer alive at the same time: the open
+        # interval (start - r - size, end - r) for each such pair.
+        los, his = [], []
         for m, r in members:
             bm = buffers[m]
-            for p in placed:
-                bp = buffers[p]
-                if bp.first <= bm.last and bm.first <= bp.last:
-                    conflicts.append((r, sizes[m], offsets[p], offsets[p] + sizes[p]))
-        candidates = sorted({0} | {align_up(pe - r, step) for r, _, _, pe in conflicts
-                                   if pe - r > 0})
-        for base in candidates:
-            if all(base + r + s <= ps or base + r >= pe for r, s, ps, pe in conflicts):
-                break
+            live = (first[:k] <= bm.last) & (last[:k] >= bm.first)
+            los.append(start[:k][live] - r - sizes[m])
+            his.append(end[:k][live] - r)
+        base = _lowest_free(np.concatenate(los), np.concatenate(his), step)
         for m, r in cls[c]:
             offsets[m] = base + r
-        placed.extend(m for m, _ in members)
+        for m, _ in members:
+            first[k], last[k] = buffers[m].first, buffers[m].last
+            start[k], end[k] = offsets[m], offsets[m] + sizes[m]
+            k += 1
     return offsets
+
+
+def _lowest_free(lo: np.ndarray, hi: np.ndarray, step: int) -> int:
+    """The lowest base >= 0, a multiple of ``step``, in no open interval ``(lo, hi)``: the
+    first of 0 and the (aligned) interval ends that no interval covers. Intervals sorted by
+    start with a running maximum of their ends: each jump passes every interval that starts
+    below the current base."""
+    if lo.size == 0:
+        return 0
+    order = np.argsort(lo, kind="stable")
+    lo_sorted = lo[order]
+    reach = np.maximum.accumulate(hi[order])
+    base = 0
+    while True:
+        j = int(np.searchsorted(lo_sorted, base, side="left"))  # intervals with lo < base
+        if j == 0 or int(reach[j - 1]) <= base:
+            return base
+        base = align_up(int(reach[j - 1]), step)
 
 
 def arena_size(buffers: Sequence[Buffer], offsets: Sequence[int],

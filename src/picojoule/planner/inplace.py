@@ -34,27 +34,8 @@ import numpy as np
 
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
+from picojoule.ops.registry import BINARY, ELEMENTWISE, MOVEMENT, UNARY, WINDOWED, info_of
 from picojoule.planner.core import align_up
-
-#: Ops computed element by element with one input element per output element.
-ELEMENTWISE_UNARY = {
-    "ABS", "CAST", "CEIL", "COS", "DEQUANTIZE", "ELU", "EXP", "FLOOR", "GELU", "HARD_SWISH",
-    "LEAKY_RELU", "LOG", "LOGISTIC", "NEG", "QUANTIZE", "RELU", "RELU6", "RELU_0_TO_1",
-    "RELU_N1_TO_1", "ROUND", "RSQRT", "SIGN", "SIN", "SQRT", "SQUARE", "TANH", "LOGICAL_NOT",
-}
-ELEMENTWISE_BINARY = {
-    "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "FLOOR_DIV",
-    "FLOOR_MOD", "POW", "PRELU", "LOGICAL_AND", "LOGICAL_OR",
-}
-#: Windowed NHWC ops: output pixel (y, x) reads an input window around (y*s, x*s).
-WINDOWED = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"}
-#: Ops that only move elements: each output element is one input element (or a constant).
-DATA_MOVEMENT = {
-    "STRIDED_SLICE", "SLICE", "PAD", "PADV2", "MIRROR_PAD", "TRANSPOSE", "GATHER",
-    "SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "TILE", "BROADCAST_TO", "REVERSE_V2", "CONCATENATION",
-    "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND",
-}
-
 
 @dataclass(frozen=True)
 class Chunks:
@@ -205,13 +186,16 @@ def chunks_for(node: Node, index: int) -> Chunks | None:
     x, y = node.inputs[index], node.outputs[0]
     if x is None:
         return None
-    if node.op in ELEMENTWISE_UNARY and index == 0:
+    info = info_of(node.op)
+    if info is None:
+        return None
+    if info.has(ELEMENTWISE, UNARY) and index == 0:
         return elementwise_chunks(x, y)
-    if node.op in ELEMENTWISE_BINARY and index in (0, 1):
+    if info.has(ELEMENTWISE, BINARY) and index in (0, 1):
         return elementwise_chunks(x, y)
-    if node.op in WINDOWED and index == 0:
+    if info.has(WINDOWED) and index == 0:
         return window_chunks(node, x, y)
-    if node.op in DATA_MOVEMENT:
+    if info.has(MOVEMENT):
         return gather_chunks(node, index)
     return None
 

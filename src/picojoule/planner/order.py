@@ -76,8 +76,10 @@ class _TooBig(Exception):
     pass
 
 
-def exact_order(p: OrderProblem, max_states: int = 200_000) -> list[int] | None:
-    """The order with the smallest peak, or None if the search exceeds ``max_states``."""
+def exact_order(p: OrderProblem, max_states: int = 20_000) -> list[int] | None:
+    """The order with the smallest peak, or None if the search exceeds ``max_states`` (a
+    bound on the time too: a wide graph, such as many independent branches from one input,
+    has too many executed-sets to enumerate, and the greedy order serves it)."""
     full = (1 << p.n_nodes) - 1
     seen = [0]
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from picojoule.ir import Node
 from picojoule.ir.dtypes import to_numpy
+from picojoule.ops.registry import REGISTRY
 
 #: op -> (where the figure comes from), for docs and reports.
 SOURCES = {
@@ -45,6 +46,10 @@ def _itemsize(dtype: str) -> int:
 def scratch_bytes(node: Node, kernels: str = "picojoule") -> int:
     """Bytes of scratch ``node``'s kernel needs while it runs."""
     op = node.op
+    info = REGISTRY.get(op)
+    spec = info.extra.get("c_kernel") if info is not None else None
+    if spec is not None and spec[3] is not None:  # an op registered with custom_op(scratch=)
+        return int(spec[3](node))
     x = node.input(0)
     y = node.outputs[0] if node.outputs else None
     if op == "UNIDIRECTIONAL_SEQUENCE_LSTM":

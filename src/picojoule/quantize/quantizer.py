@@ -20,7 +20,6 @@ Steps (:func:`quantize_model`):
 
 from __future__ import annotations
 
-import copy
 import sys
 from typing import Any, Iterable, Iterator
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from picojoule.errors import PicojouleError
 from picojoule.ir import Graph, Model, Node, Quant, Value
+from picojoule.ops.registry import info_of
 from picojoule.passes.base import PassManager
 from picojoule.passes.fold import FoldBatchNorm, FuseActivations
 from picojoule.quantize.calibration import CalibrationError, Sample, normalise_samples
@@ -41,42 +41,21 @@ class QuantizeError(PicojouleError):
     """The model cannot be quantized as asked (not float, unsupported op role ...)."""
 
 
-#: op -> (weights input, activation input, bias input, weight channel axis)
-WEIGHTED: dict[str, tuple[int, int, int, int]] = {
-    "CONV_2D": (1, 0, 2, 0),
-    "DEPTHWISE_CONV_2D": (1, 0, 2, 3),
-    "FULLY_CONNECTED": (1, 0, 2, 0),
-    "TRANSPOSE_CONV": (1, 2, 3, 0),
-}
+def _weights(node: Node):
+    """The op table's weights / activation / bias inputs of a weighted layer, or None."""
+    info = info_of(node.op)
+    return info.quant.weights if info is not None else None
 
-#: Ops whose float inputs and outputs must share one quantization (TFLM checks or assumes it).
-SAME_QUANT = {
-    "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE",
-    "CONCATENATION", "PAD", "PADV2", "MIRROR_PAD", "STRIDED_SLICE", "SLICE", "GATHER",
-    "GATHER_ND", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "SPACE_TO_DEPTH", "DEPTH_TO_SPACE",
-    "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MAXIMUM", "MINIMUM", "BATCH_TO_SPACE_ND",
-    "SPACE_TO_BATCH_ND", "TILE", "BROADCAST_TO", "REDUCE_MAX", "REDUCE_MIN",
-}
 
-#: Op versions TFLite's converter writes for int8 / int16x8 / int4-weight models
-#: (LiteRT refuses versions above what it registers; TFLM ignores them).
-_VERSIONS_INT8 = {
-    "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "TRANSPOSE_CONV": 2,
-    "ADD": 2, "SUB": 2, "MUL": 2, "AVERAGE_POOL_2D": 2, "MAX_POOL_2D": 2, "SOFTMAX": 2,
-    "LOGISTIC": 2, "TANH": 2, "CONCATENATION": 2, "PAD": 2, "MEAN": 2, "QUANTIZE": 1,
-    "DEQUANTIZE": 2, "RELU": 2, "RELU6": 2, "LEAKY_RELU": 2, "HARD_SWISH": 1,
-    "TRANSPOSE": 2, "STRIDED_SLICE": 2, "SLICE": 2, "MAXIMUM": 2, "MINIMUM": 2,
-    "RESIZE_BILINEAR": 2, "RESIZE_NEAREST_NEIGHBOR": 2, "SPLIT": 2, "PACK": 2,
-    "GATHER": 2, "PRELU": 1, "SQUEEZE": 1, "RESHAPE": 1, "EXPAND_DIMS": 1,
-}
-_VERSIONS_INT16 = {
-    **_VERSIONS_INT8, "CONV_2D": 4, "DEPTHWISE_CONV_2D": 5, "FULLY_CONNECTED": 7,
-    "ADD": 3, "SUB": 3, "MUL": 4, "SOFTMAX": 3, "LOGISTIC": 3, "TANH": 3,
-    "AVERAGE_POOL_2D": 3, "MAX_POOL_2D": 3, "CONCATENATION": 3, "QUANTIZE": 4,
-    "DEQUANTIZE": 4, "MEAN": 3,
-}
-_VERSIONS_INT4 = {**_VERSIONS_INT8, "CONV_2D": 7, "DEPTHWISE_CONV_2D": 6,
-                  "FULLY_CONNECTED": 10}
+def _same_quant(node: Node) -> bool:
+    """Inputs and outputs must share one quantization (the op table says TFLM needs it)."""
+    info = info_of(node.op)
+    return info is not None and info.quant.same
+
+
+#: Constant pad values at or beyond this magnitude stand for "minus infinity" (the padding
+#: of a max pool): no activation takes them, so calibration ignores them.
+_REAL_LIMIT = 1e30
 
 #: Keep the float activations of all samples in memory for the second pass up to this size.
 _CACHE_BYTES = 256 << 20
@@ -173,7 +152,7 @@ def _dequant(data: np.ndarray, q: Quant) -> np.ndarray:
 
 def prepare_float(model: Model) -> Model:
     """A float copy of ``model`` ready to calibrate (constants float, BN folded, ReLU fused)."""
-    fm = copy.deepcopy(model)
+    fm = model.clone()
     g = fm.main
     _dequantize_constants(g)
     PassManager([FoldBatchNorm()], fixpoint=True)(fm)
@@ -246,21 +225,38 @@ def _assign(fm: Model, ranges: dict[int, tuple[float, float]], scheme: Scheme) -
     g = fm.main
     uf = _UnionFind()
     fixed: dict[int, Quant] = {}
+    # Outputs of ops whose inputs and outputs share one quantization hold only their
+    # inputs' values, zero (the pads of PAD, SPACE_TO_BATCH_ND ...) and PADV2's constant:
+    # the group's range comes from the inputs, so a pad value that no real activation
+    # takes (the -3.4e38 an ONNX MaxPool's padding becomes) never widens it.
+    derived: set[int] = set()
+    extra: list[tuple[int, float]] = []
     for node in g.nodes:
-        if node.op in SAME_QUANT:
+        if _same_quant(node):
             floats = [v for v in [*node.inputs, *node.outputs]
                       if v is not None and v.dtype == "float32" and not v.is_const]
             for v in floats[1:]:
                 uf.union(id(floats[0]), id(v))
+            derived.update(id(v) for v in node.outputs if v.dtype == "float32")
+            pad = node.input(2) if node.op == "PADV2" else None
+            if pad is not None and pad.is_const and pad.data.size == 1 and node.outputs:
+                value = float(pad.data.reshape(-1)[0])
+                if np.isfinite(value) and abs(value) < _REAL_LIMIT:
+                    extra.append((id(node.outputs[0]), value))
         q = scheme.fixed_output(node.op)
         if q is not None and node.outputs[0].dtype == "float32":
             fixed[id(node.outputs[0])] = q
     group_range: dict[int, tuple[float, float]] = {}
     group_fixed: dict[int, Quant] = {}
-    for k, (lo, hi) in ranges.items():
+    observed = [(k, r) for k, r in ranges.items() if k not in derived]
+    observed += [(k, (v, v)) for k, v in extra]
+    for k, (lo, hi) in observed:
         r = uf.find(k)
         glo, ghi = group_range.get(r, (np.inf, -np.inf))
         group_range[r] = (min(glo, lo), max(ghi, hi))
+    for k in ranges:
+        r = uf.find(k)
+        group_range.setdefault(r, ranges[k])  # a group with no observed member
         if k in fixed:
             group_fixed.setdefault(r, fixed[k])
     out: dict[int, Quant] = {}
@@ -288,7 +284,7 @@ def _weight_quant(w: np.ndarray, axis: int, scheme: Scheme, per_channel: bool) -
 
 
 def _quantize_weighted(g: Graph, node: Node, scheme: Scheme) -> None:
-    wi, xi, bi, axis = WEIGHTED[node.op]
+    wi, xi, bi, axis = _weights(node)
     w, x, b = node.input(wi), node.input(xi), node.input(bi)
     if w is None or not w.is_const or w.dtype != "float32":
         raise QuantizeError(f"{node.op} node {node.name!r}: weights are not a float constant")
@@ -344,7 +340,7 @@ def _correct_bias(g: Graph, node: Node, w: np.ndarray, wdq: np.ndarray, mean_in:
 def _quantize_other_const(g: Graph, node: Node, i: int, scheme: Scheme) -> None:
     """A float constant that is not a weight or bias: per tensor, or the op's shared quant."""
     c = node.inputs[i]
-    if node.op in SAME_QUANT:
+    if _same_quant(node):
         ref = next((v for v in [*node.outputs, *node.inputs]
                     if v is not None and not v.is_const and v.quant is not None), None)
         q = ref.quant if ref is not None else scheme.activation_quant(c.data.min(), c.data.max())
@@ -378,24 +374,28 @@ def _add_io(g: Graph, scheme: Scheme) -> None:
 
 
 def _set_versions(g: Graph, scheme: Scheme) -> None:
-    table = {"int8": _VERSIONS_INT8, "int16x8": _VERSIONS_INT16,
-             "int4-weights": _VERSIONS_INT4}[scheme.name]
+    """Op versions as TFLite's converter numbers them for ``scheme`` (the op table's)."""
     for node in g.nodes:
-        v = table.get(node.op)
+        info = info_of(node.op)
+        if info is None:
+            continue
+        weights = info.quant.weights
+        name = scheme.name
         if node.op in ("QUANTIZE", "DEQUANTIZE") and scheme.act_dtype == "int8":
-            v = _VERSIONS_INT8[node.op]
-        if scheme.weight_dtype == "int4" and node.op in WEIGHTED:
-            w = node.input(WEIGHTED[node.op][0])
+            name = "int8"
+        if scheme.weight_dtype == "int4" and weights is not None:
+            w = node.input(weights.weights)
             if w is None or w.dtype != "int4":
-                v = _VERSIONS_INT8.get(node.op)
+                name = "int8"
+        v = info.quant.version(name)
         if v is not None:
-            node.version = max(node.version, v) if node.op not in WEIGHTED else v
+            node.version = max(node.version, v) if weights is None else v
         if scheme.act_dtype == "int16" and node.op in ("ADD", "SUB"):
             node.attrs["pot_scale_int16"] = False
 
 
 def _rewrite(fm: Model, quants: dict[int, Quant], scheme: Scheme, int_io: bool) -> Model:
-    qm = copy.deepcopy(fm)
+    qm = fm.clone()
     g = qm.main
     by_qid = {v.meta["pj_qid"]: v for v in g.values()}
     fv_by_qid = {v.meta["pj_qid"]: v for v in fm.main.values()}
@@ -405,7 +405,7 @@ def _rewrite(fm: Model, quants: dict[int, Quant], scheme: Scheme, int_io: bool) 
             v.dtype = scheme.act_dtype
             v.quant = quants[id(f)]
     for node in list(g.nodes):
-        if node.op in WEIGHTED and node.outputs[0].dtype == scheme.act_dtype:
+        if _weights(node) is not None and node.outputs[0].dtype == scheme.act_dtype:
             _quantize_weighted(g, node, scheme)
         for i, c in enumerate(node.inputs):
             if c is not None and c.is_const and c.dtype == "float32":
@@ -456,5 +456,4 @@ def quantize_model(
     return qm, report
 
 
-__all__ = ["quantize_model", "QuantizeError", "quantize_array", "prepare_float",
-           "WEIGHTED", "SAME_QUANT"]
+__all__ = ["quantize_model", "QuantizeError", "quantize_array", "prepare_float"]

@@ -52,14 +52,12 @@ class Scheme:
         return Quant(scale, zp)
 
     def fixed_output(self, op: str) -> Quant | None:
-        """Output quantization TFLM/LiteRT require for ``op`` in this scheme, if any."""
-        if self.act_dtype == "int16":
-            table = {"SOFTMAX": (1 / 32768, 0), "LOGISTIC": (1 / 32768, 0),
-                     "TANH": (1 / 32768, 0)}
-        else:
-            table = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128),
-                     "TANH": (1 / 128, 0), "LOG_SOFTMAX": (16 / 256, 127)}
-        got = table.get(op)
+        """Output quantization TFLM/LiteRT require for ``op`` in this scheme, if any (the op
+        table's :class:`~picojoule.ops.registry.QuantRule`)."""
+        from picojoule.ops.registry import info_of
+
+        info = info_of(op)
+        got = info.quant.fixed.get(self.act_dtype) if info is not None else None
         return Quant(np.float32(got[0]), got[1]) if got else None
 
 

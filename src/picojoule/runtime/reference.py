@@ -81,9 +81,15 @@ class Interpreter:
             x = np.asarray(x)
             want = to_numpy(v.dtype)
             if x.dtype != want or tuple(x.shape) != v.shape:
+                sig = v.meta.get("dynamic_signature")
+                hint = ""
+                if sig is not None and x.dtype == want and len(x.shape) == len(sig) and all(
+                        s < 0 or s == d for s, d in zip(sig, x.shape)):
+                    hint = (f" (the model's input is {_describe(v.dtype, sig)}, -1 dynamic: "
+                            f"pass --input-shape {v.name}={','.join(map(str, x.shape))})")
                 raise InputError(
                     f"input {i} ({v.name!r}): expected {_describe(v.dtype, v.shape)}, "
-                    f"got {_describe(x.dtype, x.shape)}")
+                    f"got {_describe(x.dtype, x.shape)}{hint}")
             checked.append(x)
         return checked
 

@@ -24,13 +24,14 @@ from picojoule.errors import PicojouleError, UnsupportedOpError
 from picojoule.backends.c import planner
 from picojoule.backends.c.inplace import c_memory_plan, reverse_call
 from picojoule.ir import Model, Node, Value
+from picojoule.ops.registry import REGISTRY, STATEFUL, has_trait
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 
 #: C element type of each IR dtype the generated code handles.
 CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float",
           "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t", "int64": "int64_t",
-          "uint64": "uint64_t"}
+          "uint64": "uint64_t", "bool": "uint8_t"}
 
 
 @dataclass(frozen=True)
@@ -177,22 +178,32 @@ def _c_field(v: object) -> str:
 
 
 EmitFn = Callable[[Context, Node], Emitted]
-EMITTERS: dict[str, EmitFn] = {}
-#: Emitters for particular configurations of an op (e.g. its int16 or float32 form), tried
-#: in registration order before the op's general emitter: [(predicate, emitter)].
-SPECIAL: dict[str, list[tuple[Callable[[Node], bool], EmitFn]]] = {}
 
 
-def emitter(*ops: str, when: Callable[[Node], bool] | None = None
-            ) -> Callable[[EmitFn], EmitFn]:
-    """Register an emitter for ``ops``; with ``when``, only for the nodes it accepts (so
-    several modules can each handle one dtype family of the same op)."""
+def emitter(*ops: str, when: Callable[[Node], bool] | None = None,
+            dtypes: tuple[str, ...] = (), isa: tuple[str, ...] = ("portable",),
+            first: bool = False) -> Callable[[EmitFn], EmitFn]:
+    """Register an emitter for ``ops`` in the op table; with ``when``, only for the nodes it
+    accepts (so several modules can each handle one dtype family of the same op). Emitters
+    with a predicate are tried in registration order before the op's general one.
+
+    ``dtypes``: the activation dtypes the emitter handles (as the op table lists them:
+    "int8", "int16", "float32" ...), for the coverage table; ``isa``: the instruction sets
+    it has a kernel body for: "portable" (plain C99, every core), "dsp" (cores with the DSP
+    extension: Cortex-M4/M7/M33), "mve" (Helium, the Cortex-M55). ``first``: try it before
+    the emitters registered earlier (for a predicate that carves out configurations the
+    others accept and then refuse)."""
     def deco(fn: EmitFn) -> EmitFn:
         for op in ops:
-            if when is None:
-                EMITTERS[op] = fn
+            info = REGISTRY.get(op)
+            if info is None:
+                raise RuntimeError(f"C emitter for {op}, which the op table does not have")
+            if first:
+                info.emitters.insert(0, (when, fn))
             else:
-                SPECIAL.setdefault(op, []).append((when, fn))
+                info.emitters.append((when, fn))
+            for i in isa:
+                info.coverage.setdefault(i, set()).update(dtypes)
         return fn
     return deco
 
@@ -204,32 +215,52 @@ def _dtypes(node: Node) -> str:
 
 
 def emitter_for(node: Node) -> EmitFn | None:
-    """The emitter that handles ``node`` (None: the op has no emitter at all)."""
-    for pred, fn in SPECIAL.get(node.op, ()):
-        if pred(node):
+    """The emitter that handles ``node`` (None: no C kernel for this op or configuration)."""
+    info = REGISTRY.get(node.op)
+    if info is None:
+        return None
+    general = None
+    for pred, fn in info.emitters:
+        if pred is None:
+            general = fn
+        elif pred(node):
             return fn
-    return EMITTERS.get(node.op)
+    return general
 
 
 def unsupported(node: Node, what: str) -> UnsupportedOpError:
     return UnsupportedOpError(f"C backend: {node.op} (node {node.name!r}): {what} is not supported")
 
 
-#: Ops whose emitters keep their variable (state) inputs in the static state buffer.
-STATEFUL_OPS: set[str] = set()
-
-
 def _check_state(g) -> None:
-    """Variable tensors are only supported as the state inputs of stateful-op emitters."""
+    """Variable tensors are only supported as the state inputs of stateful ops."""
     users: dict[int, list[str]] = {}
     for n in g.nodes:
         for v in n.inputs:
             if v is not None and v.variable:
                 users.setdefault(id(v), []).append(n.op)
     for v in g.values():
-        if v.variable and not all(op in STATEFUL_OPS for op in users.get(id(v), ["?"])):
+        if v.variable and not all(has_trait(op, STATEFUL) for op in users.get(id(v), ["?"])):
             raise UnsupportedOpError(f"C backend: variable (state) tensor {v.name!r} is not "
                                      f"supported (used by {', '.join(users.get(id(v), []))})")
+
+
+def _missing_kernels(g, tgt: Target) -> None:
+    """One error line naming the first node no C kernel handles: op, node, dtypes, target."""
+    missing = [n for n in g.nodes if emitter_for(n) is None]
+    if not missing:
+        return
+    n = missing[0]
+    why = "no C kernel for this configuration of" if REGISTRY.get(n.op) is not None and \
+        REGISTRY[n.op].emitters else "no C kernel for"
+    more = ""
+    if len(missing) > 1:
+        first = f"{n.op} ({_dtypes(n)})"
+        others = sorted({f"{m.op} ({_dtypes(m)})" for m in missing[1:]} - {first})
+        more = f"; {len(missing) - 1} more node(s) lack one" + (
+            f": {', '.join(others)}" if others else "")
+    raise UnsupportedOpError(f"C backend ({tgt.name}): {why} {n.op} {_dtypes(n)} "
+                             f"(node {n.name!r}){more}")
 
 
 # --------------------------------------------------------------------------- generation
@@ -254,16 +285,23 @@ class Generated:
     meta: dict = field(default_factory=dict)
 
 
+#: The call a node without a C kernel gets under ``generate(..., missing="stub")``.
+NO_KERNEL = "pj_no_kernel"
+
+
 def generate(model: Model, name: str = "model", target: str | Target = "host",
              dsp: bool | None = None, inplace: bool = True,
-             optimize: str = "speed") -> Generated:
+             optimize: str = "speed", missing: str = "error") -> Generated:
     """Generate the library's files (in memory). ``dsp`` forces the SMLAD data layout on
     or off (default: the target's choice); the DSP kernels run anywhere (portable C
     emulates SMLAD where the core lacks it), which lets the host test that layout.
     ``inplace=False``: the plain plan (reshape aliasing only, graph order, no in-place),
     for comparison; by default the planner's plan is used when its arena is smaller.
     ``optimize="size"``: on DSP cores keep convolution weights int8 (half the flash of the
-    int16-widened speed layout, about a quarter more instructions)."""
+    int16-widened speed layout, about a quarter more instructions).
+    ``missing="stub"``: a node no C kernel handles gets a ``pj_no_kernel(k)`` placeholder
+    call (and ``meta["no_kernel"][k]`` the reason) instead of an error: the result is for
+    analysis (which kernels the other nodes get), never a library to build."""
     from picojoule.backends.c import emitters  # noqa: F401  (registers the emitters)
 
     tgt = target if isinstance(target, Target) else get_target(target)
@@ -284,13 +322,24 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         if v.is_const:
             raise UnsupportedOpError(f"C backend: constant graph I/O {v.name!r} is not "
                                      "supported")
-    missing = sorted({n.op if n.op not in SPECIAL else f"{n.op} ({_dtypes(n)})"
-                      for n in g.nodes if emitter_for(n) is None})
-    if missing:
-        raise UnsupportedOpError(f"C backend: unsupported op(s): {', '.join(missing)}")
-    _check_state(g)
-
-    emitted = [emitter_for(n)(ctx, n) for n in g.nodes]  # type: ignore[misc]
+    if missing not in ("error", "stub"):
+        raise PicojouleError(f"missing must be 'error' or 'stub', not {missing!r}")
+    no_kernel: dict[int, str] = {}
+    if missing == "error":
+        _missing_kernels(g, tgt)
+        _check_state(g)
+        emitted = [emitter_for(n)(ctx, n) for n in g.nodes]  # type: ignore[misc]
+    else:
+        emitted = []
+        for k, n in enumerate(g.nodes):
+            fn = emitter_for(n)
+            try:
+                if fn is None:
+                    raise UnsupportedOpError(f"no C kernel for {n.op} {_dtypes(n)}")
+                emitted.append(fn(ctx, n))
+            except UnsupportedOpError as exc:
+                no_kernel[k] = str(exc)
+                emitted.append(Emitted(f"{NO_KERNEL}({k});"))
 
     # ---- memory plan: tensors (reshape outputs alias their inputs) and scratch
     root: dict[int, Value] = {}
@@ -405,11 +454,24 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
     state_bytes = sum(v.nbytes for v, _ in state.values()) + sum(
         n * int(np.dtype(_NP_OF_C[c]).itemsize) for _, c, n in ctx.statics)
     files[f"{name}.h"] = _header(name, g.inputs, g.outputs, arena, tgt, use_dsp, state_bytes)
+    # Kernel files: names in kernels/, or absolute paths (custom ops' own C files, copied
+    # by their base name). A ".h" entry is a header to copy and include, not to compile.
+    paths = {Path(s).name: (Path(s) if Path(s).is_absolute() else KERNEL_DIR / s)
+             for s in sources}
+    kernel_c = [n for n in paths if n.endswith(".c")]
+    headers = [*family_headers([n for n in kernel_c if paths[n].parent == KERNEL_DIR]),
+               *(n for n in paths if n.endswith(".h"))]
+    for n, pth in paths.items():
+        if pth.parent != KERNEL_DIR and (KERNEL_DIR / n).exists():
+            raise PicojouleError(f"custom kernel file {pth} has the name of a picojoule "
+                                 f"kernel ({n}); rename it")
     files[f"{name}.c"] = _model_c(name, ctx, g.inputs, g.outputs, body, arena, ptr, bufs, find,
-                                  list(state.values()))
-    for s in ["pj_common.h", "pj_kernels.h", "pj_ops2.h", *sources]:
-        files[s] = (KERNEL_DIR / s).read_text()
-    c_sources = [f"{name}.c", *sources]
+                                  list(state.values()), headers)
+    for n in ["pj_common.h", "pj_kernels.h", "pj_ops2.h", *headers]:
+        files[n] = (paths.get(n) or KERNEL_DIR / n).read_text()
+    for n in kernel_c:
+        files[n] = paths[n].read_text()
+    c_sources = [f"{name}.c", *kernel_c]
     files["main.c"] = _example_main(name, g.inputs, g.outputs)
     files["Makefile"] = _makefile(name, c_sources, tgt)
     files["CMakeLists.txt"] = _cmake(name, c_sources)
@@ -423,6 +485,7 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
                  b.size, b.start, b.end) for b in [*bufs.values(), *scratch.values()]]
         meta = {"plan": plan, "order": list(range(len(g.nodes))), "inplace": {},
                 "lifetime_unit": "step"}
+    meta["no_kernel"] = no_kernel
     return Generated(name, tgt, files, c_sources, arena, ctx.const_bytes,
                      list(g.inputs), list(g.outputs), use_dsp, meta=meta)
 
@@ -552,8 +615,17 @@ def _state_c(name: str, state: list[tuple[Value, str]],
     ]
 
 
+def family_headers(sources: list[str]) -> list[str]:
+    """The header of each kernel source that has its own (``pj_gather.c`` ->
+    ``pj_gather.h``): kernel families added after pj_kernels.h / pj_ops2.h declare their
+    functions and parameter blocks there."""
+    return [s[:-2] + ".h" for s in sources
+            if s.endswith(".c") and (KERNEL_DIR / (s[:-2] + ".h")).is_file()]
+
+
 def _model_c(name: str, ctx: Context, ins: list[Value], outs: list[Value], body: list[str],
-             arena: int, ptr, bufs, find, state: list | None = None) -> str:
+             arena: int, ptr, bufs, find, state: list | None = None,
+             headers: list[str] = ()) -> str:
     up = name.upper()
     state = state or []
     copy_in = [f"    memcpy({ptr(v)}, input{i}, {v.nbytes});" for i, v in enumerate(ins)]
@@ -567,6 +639,7 @@ def _model_c(name: str, ctx: Context, ins: list[Value], outs: list[Value], body:
         "",
         '#include "pj_kernels.h"',
         '#include "pj_ops2.h"',
+        *(f'#include "{h}"' for h in headers),
         f'#include "{name}.h"',
         "",
         "/* Define PJ_PROFILE and provide pj_profile_node() to time every node. */",

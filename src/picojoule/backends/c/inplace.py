@@ -65,6 +65,9 @@ ALIGN = 16
 #: Cap on the placements tried by the hill-climb (each is one greedy placement, ~1 ms for
 #: the MLPerf models), so very large graphs still generate quickly.
 MAX_EVALUATIONS = 400
+#: A placement costs about (nodes)^2 steps: graphs above ~70 nodes get fewer hill-climb
+#: evaluations (work ~ WORK_BUDGET), so a 700-node unrolled RNN plans in seconds.
+WORK_BUDGET = 2_000_000
 _BIG = np.iinfo(np.int64).max
 
 
@@ -389,7 +392,7 @@ def c_memory_plan(g: Graph, calls: list[str], scratch_sizes: list[int],
         return None
     # Forward-only kernels make chains of growing ops drift (each output sits below its
     # input): hill-climb over which placements to use, one toggle at a time.
-    budget = MAX_EVALUATIONS
+    budget = min(MAX_EVALUATIONS, WORK_BUDGET // max(len(g.nodes), 1) ** 2)
     for _ in range(4):
         improved = False
         for k in sorted(credits):

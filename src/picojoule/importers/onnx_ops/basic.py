@@ -310,6 +310,8 @@ def gather(imp, node, a) -> None:
         idx = imp.consts[node.input[1]].astype(np.int64)
         idx = np.where(idx < 0, idx + data.shape[axis], idx)
         indices = imp.const(idx.astype(np.int32), "indices")
+        if idx.ndim == 0:  # a scalar index drops the axis: keep it 0-D (imp.const makes 1-D)
+            indices.shape, indices.data = (), indices.data.reshape(())
     else:
         indices = imp.value(node.input[1])
     imp.emit("GATHER", [data, indices], imp._shape(_out(node)), data.dtype,

@@ -1,7 +1,7 @@
 """One emitter module per op family; importing this package registers them all.
 
-Modules registered later with ``when=`` predicates (int16, shape, float ...) take the
-nodes their predicate accepts before the op's general (int8) emitter sees them.
+Emitters registered with ``when=`` predicates take the nodes their predicate accepts, in
+import order, before the op's general (int8) emitter sees them.
 """
 
 from picojoule.backends.c.emitters import (  # noqa: F401
@@ -18,4 +18,18 @@ from picojoule.backends.c.emitters import (  # noqa: F401
     signal,
     shape,
     softmax,
+    table,
+    movement,
+    activation,
+    matmul,
+    compare,
+    reduce,
+    signal2,
 )
+from picojoule.backends.c.emitters.custom import attach_pending
+from picojoule.backends.c.emitters.elementwise import attach_declared
+
+# Ops whose table entry names plain elementwise C functions, and ops registered with a C
+# kernel file (picojoule.custom.custom_op), get their emitters last.
+attach_declared()
+attach_pending()

@@ -34,7 +34,7 @@ def _strides(shape: tuple[int, ...], out4: tuple[int, ...]) -> list[int]:
     return strides
 
 
-@emitter("ADD")
+@emitter("ADD", dtypes=("int8",))
 def emit_add(ctx: Context, node: Node) -> Emitted:
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
     require_int8(node, a, b, out)

@@ -23,6 +23,18 @@ from picojoule.backends.c.emitters.common import (
     require_int8,
     w16_quad_layout,
 )
+from picojoule.backends.c.emitters.fc import (
+    S4_UNPACK_LIMIT,
+    checkpoint,
+    is_int4,
+    portable_int4,
+    record_int4,
+    require_weights,
+    rollback,
+    unpack_whole,
+    unpacked_bytes,
+    weights_array,
+)
 from picojoule.backends.c.generator import Context, Emitted, emitter, unsupported
 from picojoule.ir import Node
 from picojoule.ops.conv import make_window
@@ -40,10 +52,11 @@ def _geometry(node: Node, khw: tuple[int, int]):
                        _pair(node, "dilation_h_factor", "dilation_w_factor"), out.shape[1:3])
 
 
-@emitter("CONV_2D")
+@emitter("CONV_2D", dtypes=("int8",), isa=("portable", "dsp", "mve"))
 def emit_conv(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
-    require_int8(node, x, w, out)
+    require_weights(ctx, node, w)
+    require_int8(node, x, out)
     require_const(node, w, "weights")
     n, h, wd, c = x.shape
     cout, kh, kw, cg = w.shape
@@ -68,7 +81,7 @@ def emit_conv(ctx: Context, node: Node) -> Emitted:
         # Portable kernel (natural weight order), or with ``ctx.prefer_size`` the int8 SMLAD
         # layout: half the flash of the int16 weights below, ~25% more instructions.
         p = ctx.params("pj_conv_params", dict(
-            geometry, weights=ctx.array("w", "int8_t", dsp_quad_layout(rows) if lean else rows),
+            geometry, weights=weights_array(ctx, "int8_t", dsp_quad_layout(rows) if lean else rows),
             bias=ctx.array("b", "int32_t", bias0),
             mult=ctx.array("m", "int32_t", mult), shift=ctx.array("s", "int32_t", shift),
             rq=fold_constants(ctx, mult, shift, out.quant.zp0)))
@@ -78,12 +91,14 @@ def emit_conv(ctx: Context, node: Node) -> Emitted:
     # pj_conv_s8_w16: int16 weight pairs, input offset folded into the bias, pj_rq3
     # constants when every channel allows them (TFLM's general formula otherwise).
     words = w16_quad_layout(rows)
-    if c % 4:  # + the gather table of interior pixels (pj_im2col_gather)
-        words = np.concatenate([words, _gather_table(kh, kw, c, wd, win)])
+    # + the gather table of interior pixels (pj_im2col_gather) when c % 4
+    table = ("int32_t", _gather_table(kh, kw, c, wd, win)) if c % 4 else None
     folded = bias0 - x.quant.zp0 * rows.astype(np.int64).sum(axis=1)
     fast = fast_rq_rows(mult, shift, out.quant.zp0, bias0, rows)
     p = ctx.params("pj_conv_params", dict(
-        geometry, weights="(const int8_t *)" + ctx.array("w", "int32_t", words),
+        geometry, weights="(const int8_t *)" + weights_array(
+            ctx, "int32_t", words, table,
+            lanes=("int16_t", words.astype(np.uint32).view(np.int16))),
         bias=ctx.array("b", "int32_t", as_int32(folded)),
         mult=ctx.array("m", "int32_t", mult), shift=ctx.array("s", "int32_t", shift),
         rq=None if fast is None else ctx.array("rq3", "int32_t", fast)))
@@ -93,10 +108,11 @@ def emit_conv(ctx: Context, node: Node) -> Emitted:
                    scratch=2 * kpad * 2, sources=("pj_conv.c",))
 
 
-@emitter("DEPTHWISE_CONV_2D")
+@emitter("DEPTHWISE_CONV_2D", dtypes=("int8",), isa=("portable", "dsp", "mve"))
 def emit_depthwise(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
-    require_int8(node, x, w, out)
+    require_weights(ctx, node, w)
+    require_int8(node, x, out)
     require_const(node, w, "weights")
     n, h, wd, c = x.shape
     one, kh, kw, cout = w.shape
@@ -112,7 +128,7 @@ def emit_depthwise(ctx: Context, node: Node) -> Emitted:
         return _emit_depthwise_mve(ctx, node, win, wt, mult, shift, (lo, hi))
     if ctx.dsp and cout == c and c % 4 == 0:
         return _emit_depthwise_fast(ctx, node, win, wt, mult, shift, (lo, hi))
-    weights = ctx.array("w", "int8_t", wt)
+    weights = weights_array(ctx, "int8_t", wt)
     fields = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=win.oh, out_w=win.ow, out_c=cout,
         depth_multiplier=cout // c, k_h=kh, k_w=kw, stride_h=win.sh, stride_w=win.sw,
@@ -144,7 +160,7 @@ def _emit_depthwise_fast(ctx: Context, node: Node, win, wt: np.ndarray, mult, sh
         depth_multiplier=1, k_h=kh, k_w=kw, stride_h=win.sh, stride_w=win.sw,
         dil_h=win.dh, dil_w=win.dw, pad_t=win.pad_t, pad_l=win.pad_l,
         in_offset=in_off, out_offset=out.quant.zp0, act_min=act[0], act_max=act[1],
-        weights="(const int8_t *)" + ctx.array("w", "int16_t", q),
+        weights="(const int8_t *)" + weights_array(ctx, "int16_t", q),
         bias=ctx.array("b", "int32_t", as_int32(bias)),
         mult=ctx.array("m", "int32_t", mult), shift=ctx.array("s", "int32_t", shift),
         rq=None if fast is None else ctx.array("rq3", "int32_t", fast))
@@ -198,13 +214,15 @@ def _emit_conv_mve(ctx: Context, node: Node, win, rows: np.ndarray, mult, shift,
         offs[:k] = ((ky * win.dh * wd + kx * win.dw) * c + ci).reshape(-1)
         if offs.max() >= 1 << 16:
             raise unsupported(node, "a filter window wider than 64 KiB of input")
-        wl = np.concatenate([wl, offs.astype("<u2").view(np.int8)])
+        tail = ("int8_t", offs.astype("<u2").view(np.int8))
+    else:
+        tail = None
     rq = mve_rq_table(mult, shift, out.quant.zp0, bias0, rows)
     fields = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=win.oh, out_w=win.ow, out_c=cout,
         k_h=kh, k_w=kw, stride_h=win.sh, stride_w=win.sw, dil_h=win.dh, dil_w=win.dw,
         pad_t=win.pad_t, pad_l=win.pad_l, in_offset=-x.quant.zp0, out_offset=out.quant.zp0,
-        act_min=act[0], act_max=act[1], weights=ctx.array("w", "int8_t", wl),
+        act_min=act[0], act_max=act[1], weights=weights_array(ctx, "int8_t", wl, tail),
         bias=ctx.array("b", "int32_t", pad4(as_int32(folded))),
         mult=ctx.array("m", "int32_t", pad4(mult)), shift=ctx.array("s", "int32_t", pad4(shift)),
         rq=None if rq is None else ctx.array("rq", "int32_t", rq))
@@ -242,8 +260,8 @@ def _emit_depthwise_mve(ctx: Context, node: Node, win, wt: np.ndarray, mult, shi
         depth_multiplier=1, k_h=kh, k_w=kw, stride_h=win.sh, stride_w=win.sw,
         dil_h=win.dh, dil_w=win.dw, pad_t=win.pad_t, pad_l=win.pad_l,
         in_offset=-x.quant.zp0, out_offset=out.quant.zp0, act_min=act[0], act_max=act[1],
-        weights=(ctx.array("w", "int8_t", wl) if dw16
-                 else "(const int8_t *)" + ctx.array("w", "int32_t", wl)),
+        weights=(weights_array(ctx, "int8_t", wl) if dw16
+                 else "(const int8_t *)" + weights_array(ctx, "int32_t", wl)),
         bias=ctx.array("b", "int32_t", bias_arr), **rq)
     p = ctx.params("pj_dwconv_params", fields)
     declare(ctx, f"void {fn}(const pj_dwconv_params *p, const int8_t *in, "
@@ -262,3 +280,33 @@ def _strip_bytes(node: Node, win, c: int) -> int:
     kh, kw = node.input(1).shape[1:3]
     pw = (win.ow - 1) * win.sw + (kw - 1) * win.dw + 1
     return kh * pw * c + 4
+
+
+# --------------------------------------------------------------------------- int4 weights
+def _emit_int4(ctx: Context, node: Node, emit, sizes) -> Emitted:
+    """An int8 convolution emitter on int4 weights (see emitters/fc.py): packed in flash;
+    portable cores read the nibbles (pj_conv_s4 / pj_dwconv_s4), DSP and Helium cores unpack
+    the whole filter into the fast kernel's layout in scratch, or, when that needs more
+    than S4_UNPACK_LIMIT bytes, run the portable kernel too."""
+    if ctx.dsp:
+        for prefer_size in sizes:
+            mark = checkpoint(ctx)
+            em, item = record_int4(ctx, node, emit, True, prefer_size)
+            if unpacked_bytes(item) <= S4_UNPACK_LIMIT:
+                return unpack_whole(ctx, em, item)
+            rollback(ctx, mark)
+    em, _ = record_int4(ctx, node, emit, False)
+    extra = node.outputs[0].shape[-1] if node.op == "DEPTHWISE_CONV_2D" else 0
+    return portable_int4(em, extra)
+
+
+@emitter("CONV_2D", when=is_int4, dtypes=("int8 x int4",), isa=("portable", "dsp", "mve"))
+def emit_conv_int4(ctx: Context, node: Node) -> Emitted:
+    # the int16 weight pairs of the speed layout, else the int8 SXTB16 layout (half)
+    return _emit_int4(ctx, node, emit_conv, (None, True))
+
+
+@emitter("DEPTHWISE_CONV_2D", when=is_int4, dtypes=("int8 x int4",),
+         isa=("portable", "dsp", "mve"))
+def emit_depthwise_int4(ctx: Context, node: Node) -> Emitted:
+    return _emit_int4(ctx, node, emit_depthwise, (None,))

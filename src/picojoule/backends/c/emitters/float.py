@@ -14,14 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from picojoule.backends.c.emitters.int16 import broadcast4, operand
-from picojoule.backends.c import generator
 from picojoule.backends.c.generator import Context, Emitted, _c_float, emitter, unsupported
 from picojoule.ir import Node, Value
 from picojoule.ops.common import float_activation_bounds
 from picojoule.ops.conv import make_window
 
 SOURCES = ("pj_float.c",)
-generator.STATEFUL_OPS.add("UNIDIRECTIONAL_SEQUENCE_LSTM")
 FLT_MAX = float(np.finfo(np.float32).max)
 
 
@@ -56,7 +54,8 @@ def _window(node: Node, x: Value, out: Value, khw) -> object:
                         int(a.get("dilation_w_factor", 1) or 1)), out.shape[1:3])
 
 
-@emitter("CONV_2D", "DEPTHWISE_CONV_2D", when=_is_float)
+@emitter("CONV_2D", "DEPTHWISE_CONV_2D", when=_is_float,
+         dtypes=("float32", "float32 x int8 (hybrid, LiteRT reference)"))
 def emit_conv_f32(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
     if out.dtype != "float32" or len(x.shape) != 4 or len(out.shape) != 4:
@@ -116,7 +115,7 @@ def _emit_hybrid_conv(ctx: Context, node: Node) -> Emitted:
                    "(int8_t *){scratch});", scratch=h * wd * c, sources=SOURCES)
 
 
-@emitter("FULLY_CONNECTED", when=_is_float)
+@emitter("FULLY_CONNECTED", when=_is_float, dtypes=("float32",))
 def emit_fc_f32(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
     if out.dtype != "float32" or len(w.shape) != 2:
@@ -132,7 +131,7 @@ def emit_fc_f32(ctx: Context, node: Node) -> Emitted:
     return Emitted(f"pj_fc_f32(&{p}, {{in0}}, {{out0}});", sources=SOURCES)
 
 
-@emitter("AVERAGE_POOL_2D", "MAX_POOL_2D", when=_is_float)
+@emitter("AVERAGE_POOL_2D", "MAX_POOL_2D", when=_is_float, dtypes=("float32",))
 def emit_pool_f32(ctx: Context, node: Node) -> Emitted:
     x, out = node.inputs[0], node.outputs[0]
     if out.dtype != "float32" or len(x.shape) != 4 or out.shape[3] != x.shape[3]:
@@ -154,7 +153,7 @@ def emit_pool_f32(ctx: Context, node: Node) -> Emitted:
 _BIN_OPS = {"ADD": 0, "SUB": 1, "MUL": 2, "DIV": 3, "MINIMUM": 4, "MAXIMUM": 5}
 
 
-@emitter(*_BIN_OPS, when=_is_float)
+@emitter(*_BIN_OPS, when=_is_float, dtypes=("float32",))
 def emit_binary_f32(ctx: Context, node: Node) -> Emitted:
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
     if not (a.dtype == b.dtype == out.dtype == "float32"):
@@ -170,7 +169,7 @@ def emit_binary_f32(ctx: Context, node: Node) -> Emitted:
                    "{out0});", sources=SOURCES)
 
 
-@emitter("SOFTMAX", when=_is_float)
+@emitter("SOFTMAX", when=_is_float, dtypes=("float32",))
 def emit_softmax_f32(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if y.dtype != "float32":
@@ -187,7 +186,7 @@ def _is_int32(node: Node) -> bool:
     return v is not None and v.dtype == "int32"
 
 
-@emitter(*_BIN_OPS, when=_is_int32)
+@emitter(*_BIN_OPS, when=_is_int32, dtypes=("int32",))
 def emit_binary_s32(ctx: Context, node: Node) -> Emitted:
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
     if not (a.dtype == b.dtype == out.dtype == "int32"):
@@ -204,7 +203,7 @@ def emit_binary_s32(ctx: Context, node: Node) -> Emitted:
 
 
 # --------------------------------------------------------------------------- LSTM
-@emitter("UNIDIRECTIONAL_SEQUENCE_LSTM", when=_is_float)
+@emitter("UNIDIRECTIONAL_SEQUENCE_LSTM", when=_is_float, dtypes=("float32",))
 def emit_lstm_f32(ctx: Context, node: Node) -> Emitted:
     from picojoule.backends.c.emitters.sequence import _BIAS, _GATES, _IN_W, _REC_W
     from picojoule.ops import sequence as ref
@@ -242,3 +241,33 @@ def emit_lstm_f32(ctx: Context, node: Node) -> Emitted:
         cell_clip=max(clip, 0.0), **arrays))
     return Emitted(f"pj_lstm_f32(&{p}, {{in0}}, {{in18}}, {{in19}}, {{out0}}, "
                    "(float *){scratch});", scratch=16 * S, sources=SOURCES)
+
+
+# --------------------------------------------------------------------------- TRANSPOSE_CONV
+@emitter("TRANSPOSE_CONV", when=lambda n: n.input(2) is not None and n.input(2).dtype == "float32",
+         dtypes=("float32",))
+def emit_tconv_f32(ctx: Context, node: Node) -> Emitted:
+    """pj_tconv_f32 (pj_tconv.c): TFLM's scatter order, so the floats are TFLM's."""
+    from picojoule.ops.conv import _pad_before
+
+    x, w, b, out = node.input(2), node.input(1), node.input(3), node.outputs[0]
+    if out.dtype != "float32" or len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        raise unsupported(node, f"float32 input with {w.dtype}{list(w.shape)} weights and "
+                                f"{out.dtype}{list(out.shape)} output")
+    n, h, wd, c = x.shape
+    cout, kh, kw, cin = w.shape
+    if cin != c or out.shape[3] != cout or out.shape[0] != n:
+        raise unsupported(node, f"input {list(x.shape)} with weights {list(w.shape)}")
+    padding = node.attrs.get("padding", "SAME")
+    if padding not in ("SAME", "VALID"):
+        raise unsupported(node, f"padding {padding}")
+    sh, sw = int(node.attrs.get("stride_h", 1)), int(node.attrs.get("stride_w", 1))
+    oh, ow = out.shape[1], out.shape[2]
+    wa, ba = _weights(ctx, node, w, b, lambda a: a)
+    lo, hi = _bounds(node)
+    p = ctx.params("pj_tconv_f32_params", dict(
+        batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=cout, k_h=kh, k_w=kw,
+        stride_h=sh, stride_w=sw, pad_t=_pad_before(padding, oh, kh, sh, 1),
+        pad_l=_pad_before(padding, ow, kw, sw, 1), act_min=lo, act_max=hi, weights=wa,
+        bias=ba))
+    return Emitted(f"pj_tconv_f32(&{p}, {{in2}}, {{out0}});", sources=("pj_tconv.c",))

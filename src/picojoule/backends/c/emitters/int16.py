@@ -71,7 +71,7 @@ def _is_q_addsub(node: Node) -> bool:
                                                      for v in node.inputs[:2]))
 
 
-@emitter("ADD", "SUB", when=_is_q_addsub)
+@emitter("ADD", "SUB", when=_is_q_addsub, dtypes=("int8", "int16"))
 def emit_addsub_q(ctx: Context, node: Node) -> Emitted:
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
     if not (a.dtype == b.dtype == out.dtype):
@@ -95,7 +95,7 @@ def emit_addsub_q(ctx: Context, node: Node) -> Emitted:
                    sources=SOURCES_EW)
 
 
-@emitter("MUL", when=lambda n: _dt(n) in ("int8", "int16"))
+@emitter("MUL", when=lambda n: _dt(n) in ("int8", "int16"), dtypes=("int8", "int16"))
 def emit_mul_q(ctx: Context, node: Node) -> Emitted:
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
     if not (a.dtype == b.dtype == out.dtype):
@@ -119,7 +119,7 @@ def emit_mul_q(ctx: Context, node: Node) -> Emitted:
 
 
 # --------------------------------------------------------------------------- LEAKY_RELU
-@emitter("LEAKY_RELU", when=lambda n: _dt(n) in ("int8", "int16"))
+@emitter("LEAKY_RELU", when=lambda n: _dt(n) in ("int8", "int16"), dtypes=("int8", "int16"))
 def emit_leaky_relu(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if x.dtype != y.dtype:
@@ -144,7 +144,8 @@ def emit_leaky_relu(ctx: Context, node: Node) -> Emitted:
 _ELEM = {"int8": 1, "int16": 2, "int32": 4}
 
 
-@emitter("QUANTIZE", when=lambda n: _dt(n) in _ELEM and n.outputs[0].dtype in _ELEM)
+@emitter("QUANTIZE", when=lambda n: _dt(n) in _ELEM and n.outputs[0].dtype in _ELEM,
+         dtypes=tuple(_ELEM))
 def emit_requantize(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if y.quant is None or y.quant.scale.size != 1:
@@ -212,7 +213,7 @@ def _window16(node: Node, x: Value, out: Value, kh: int, kw: int):
                         int(a.get("dilation_w_factor", 1) or 1)), out.shape[1:3])
 
 
-@emitter("CONV_2D", when=lambda n: _dt(n) == "int16")
+@emitter("CONV_2D", when=lambda n: _dt(n) == "int16", dtypes=("int16",))
 def emit_conv_s16(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
     _require_quant(node, x, w, out)
@@ -237,7 +238,7 @@ def emit_conv_s16(ctx: Context, node: Node) -> Emitted:
     return Emitted(f"pj_conv_s16(&{p}, {{in0}}, {{out0}});", sources=SOURCES_CONV)
 
 
-@emitter("DEPTHWISE_CONV_2D", when=lambda n: _dt(n) == "int16")
+@emitter("DEPTHWISE_CONV_2D", when=lambda n: _dt(n) == "int16", dtypes=("int16",))
 def emit_dwconv_s16(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
     _require_quant(node, x, w, out)
@@ -260,7 +261,7 @@ def emit_dwconv_s16(ctx: Context, node: Node) -> Emitted:
     return Emitted(f"pj_dwconv_s16(&{p}, {{in0}}, {{out0}});", sources=SOURCES_CONV)
 
 
-@emitter("FULLY_CONNECTED", when=lambda n: _dt(n) == "int16")
+@emitter("FULLY_CONNECTED", when=lambda n: _dt(n) == "int16", dtypes=("int16",))
 def emit_fc_s16(ctx: Context, node: Node) -> Emitted:
     from picojoule.ops import matmul as ref
 
@@ -288,7 +289,8 @@ def emit_fc_s16(ctx: Context, node: Node) -> Emitted:
     return Emitted(f"pj_conv_s16(&{p}, {{in0}}, {{out0}});", sources=SOURCES_CONV)
 
 
-@emitter("TRANSPOSE_CONV", when=lambda n: _dt(n, 2) in ("int8", "int16"))
+@emitter("TRANSPOSE_CONV", when=lambda n: _dt(n, 2) in ("int8", "int16"),
+         dtypes=("int8", "int16"))
 def emit_tconv(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(2), node.input(1), node.input(3), node.outputs[0]
     _require_quant(node, x, w, out)
@@ -322,7 +324,8 @@ def emit_tconv(ctx: Context, node: Node) -> Emitted:
 
 
 # --------------------------------------------------------------------------- SOFTMAX
-@emitter("SOFTMAX", when=lambda n: _dt(n) == "int8" and n.outputs[0].dtype == "int16")
+@emitter("SOFTMAX", when=lambda n: _dt(n) == "int8" and n.outputs[0].dtype == "int16",
+         dtypes=("int8",))
 def emit_softmax_s8_s16(ctx: Context, node: Node) -> Emitted:
     from picojoule.backends.c.emitters.softmax import exp_table
 
@@ -339,7 +342,7 @@ def emit_softmax_s8_s16(ctx: Context, node: Node) -> Emitted:
     return Emitted(f"pj_softmax_s8_s16(&{p}, {{in0}}, {{out0}});", sources=("pj_softmax16.c",))
 
 
-@emitter("SOFTMAX", when=lambda n: _dt(n) == "int16")
+@emitter("SOFTMAX", when=lambda n: _dt(n) == "int16", dtypes=("int16",))
 def emit_softmax_s16(ctx: Context, node: Node) -> Emitted:
     from picojoule.ops.activations import softmax_int16_constants
 
@@ -360,7 +363,8 @@ def emit_softmax_s16(ctx: Context, node: Node) -> Emitted:
 
 
 # --------------------------------------------------------------------------- float <-> int16
-@emitter("QUANTIZE", when=lambda n: _dt(n) == "float32" and n.outputs[0].dtype == "int16")
+@emitter("QUANTIZE", when=lambda n: _dt(n) == "float32" and n.outputs[0].dtype == "int16",
+         dtypes=("float32",))
 def emit_quantize_f32_s16(ctx: Context, node: Node) -> Emitted:
     from picojoule.backends.c.generator import _c_float
 
@@ -372,7 +376,7 @@ def emit_quantize_f32_s16(ctx: Context, node: Node) -> Emitted:
                    "{out0});", sources=SOURCES_EW)
 
 
-@emitter("DEQUANTIZE", when=lambda n: _dt(n) == "int16")
+@emitter("DEQUANTIZE", when=lambda n: _dt(n) == "int16", dtypes=("int16",))
 def emit_dequantize_s16(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if y.dtype != "float32" or x.quant is None:
@@ -383,8 +387,8 @@ def emit_dequantize_s16(ctx: Context, node: Node) -> Emitted:
 
 
 # --------------------------------------------------------------------------- pooling
-@emitter("MAX_POOL_2D", when=lambda n: _dt(n) in ("int8", "int16"))
-@emitter("AVERAGE_POOL_2D", when=lambda n: _dt(n) == "int16")
+@emitter("MAX_POOL_2D", when=lambda n: _dt(n) in ("int8", "int16"), dtypes=("int8", "int16"))
+@emitter("AVERAGE_POOL_2D", when=lambda n: _dt(n) == "int16", dtypes=("int16",))
 def emit_pool_int(ctx: Context, node: Node) -> Emitted:
     x, out = node.inputs[0], node.outputs[0]
     if x.dtype != out.dtype or len(x.shape) != 4 or len(out.shape) != 4 \

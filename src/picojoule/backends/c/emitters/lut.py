@@ -13,12 +13,13 @@ import numpy as np
 from picojoule.backends.c.generator import Context, Emitted, emitter, unsupported
 from picojoule.errors import PicojouleError
 from picojoule.ir import Node
-from picojoule.ops.registry import lookup
+from picojoule.ops.registry import REGISTRY, CONVERT, ELEMENTWISE, UNARY, lookup, ops_with
 
-#: Ops whose int8 kernels are elementwise functions of one input.
-UNARY = ("LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "HARD_SWISH", "ELU", "GELU",
-         "LEAKY_RELU", "ABS", "NEG", "SQRT", "RSQRT", "EXP", "LOG", "SQUARE", "FLOOR", "CEIL",
-         "ROUND")
+#: Ops whose int8 kernels are elementwise functions of one input: the op table's built-in
+#: elementwise unary ops, except type conversions (QUANTIZE has its own kernels). Custom
+#: ops run their author's C kernel.
+LUT_OPS = sorted(op for op in ops_with(ELEMENTWISE, UNARY) - ops_with(CONVERT)
+                 if not REGISTRY[op].origin)
 
 
 def _int8_unary(node: Node) -> bool:
@@ -54,7 +55,7 @@ def int8_table(node: Node) -> np.ndarray:
     return table
 
 
-@emitter(*UNARY, when=_int8_unary)
+@emitter(*LUT_OPS, when=_int8_unary, dtypes=("int8",))
 def emit_int8_lut(ctx: Context, node: Node) -> Emitted:
     table = ctx.array("lut", "int8_t", int8_table(node))
     return Emitted(f"pj_lut_s8({node.inputs[0].size}, {table}, {{in0}}, {{out0}});",

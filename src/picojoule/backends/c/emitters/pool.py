@@ -8,7 +8,7 @@ from picojoule.ir import Node
 from picojoule.ops.conv import make_window
 
 
-@emitter("AVERAGE_POOL_2D")
+@emitter("AVERAGE_POOL_2D", dtypes=("int8",))
 def emit_avgpool(ctx: Context, node: Node) -> Emitted:
     x, out = node.inputs[0], node.outputs[0]
     require_int8(node, x, out)

@@ -8,7 +8,7 @@ from picojoule.backends.c.generator import Context, Emitted, emitter, unsupporte
 from picojoule.ir import Node
 
 
-@emitter("QUANTIZE")
+@emitter("QUANTIZE", dtypes=("float32",))
 def emit_quantize(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if x.dtype != "float32" or y.dtype != "int8":
@@ -22,7 +22,7 @@ def emit_quantize(ctx: Context, node: Node) -> Emitted:
                    sources=("pj_quantize.c",))
 
 
-@emitter("DEQUANTIZE")
+@emitter("DEQUANTIZE", dtypes=("int8",))
 def emit_dequantize(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if x.dtype != "int8" or y.dtype != "float32":

@@ -6,7 +6,8 @@ from picojoule.backends.c.generator import Context, Emitted, emitter, unsupporte
 from picojoule.ir import Node
 
 
-@emitter("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+@emitter("RESHAPE", "SQUEEZE", "EXPAND_DIMS",
+         dtypes=("int8", "int16", "int32", "int64", "float32", "bool"))
 def emit_reshape(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if x.dtype != y.dtype or x.nbytes != y.nbytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from picojoule.backends.c import generator
 from picojoule.backends.c.generator import CTYPES, Context, Emitted, emitter, unsupported
 from picojoule.ir import Node
 from picojoule.ops.common import dtype_range
@@ -18,10 +17,10 @@ from picojoule.ops.sequence import svdf_geometry
 from picojoule.quant.fixedpoint import quantize_multiplier
 
 F32 = np.float32
-generator.STATEFUL_OPS.add("SVDF")
 
 
-@emitter("SVDF", when=lambda n: n.input(0) is not None and n.input(0).dtype == "int8")
+@emitter("SVDF", when=lambda n: n.input(0) is not None and n.input(0).dtype == "int8",
+         dtypes=("int8",))
 def emit_svdf(ctx: Context, node: Node) -> Emitted:
     x, wf, wt, bias, st = (node.input(i) for i in range(5))
     out = node.outputs[0]
@@ -54,7 +53,6 @@ def emit_svdf(ctx: Context, node: Node) -> Emitted:
                    sources=("pj_sequence.c",))
 
 
-generator.STATEFUL_OPS.add("UNIDIRECTIONAL_SEQUENCE_LSTM")
 _GATES = ("input", "forget", "cell", "output")   # the C kernel's gate order
 _IN_W = {"input": 1, "forget": 2, "cell": 3, "output": 4}
 _REC_W = {"input": 5, "forget": 6, "cell": 7, "output": 8}
@@ -62,8 +60,11 @@ _BIAS = {"input": 12, "forget": 13, "cell": 14, "output": 15}
 
 
 @emitter("UNIDIRECTIONAL_SEQUENCE_LSTM",
-         when=lambda n: n.input(0) is not None and n.input(0).dtype == "int8")
+         when=lambda n: n.input(0) is not None and n.input(0).dtype in ("int8", "int16"),
+         dtypes=("int8", "int16"))
 def emit_lstm(ctx: Context, node: Node) -> Emitted:
+    """int8 (pj_lstm_s8) and int16x8 (pj_lstm_s16: int64 biases, 64-bit requantization)
+    LSTMs with int8 weights and an int16 cell state."""
     from picojoule.ops import sequence as ref
     from picojoule.quant.fixedpoint import sigmoid_table_uint16
 
@@ -84,32 +85,37 @@ def emit_lstm(ctx: Context, node: Node) -> Emitted:
     S = h_v.size // batch
     if node.attrs.get("fused_activation_function", "TANH") != "TANH":
         raise unsupported(node, "a cell activation other than TANH")
-    if h_v.dtype != "int8" or out.dtype != "int8" or c_v.dtype != "int16":
+    wide = x.dtype == "int16"
+    if h_v.dtype != x.dtype or out.dtype != x.dtype or c_v.dtype != "int16":
         raise unsupported(node, f"{h_v.dtype} hidden / {c_v.dtype} cell state")
     if out.shape[2] != S or c_v.size != batch * S:
         raise unsupported(node, "state/output shapes that do not match the input")
     s_x, zp_x = ref._quant(node, x, "input")
     s_h, zp_h = ref._quant(node, h_v, "hidden state")
     s_c, _ = ref._quant(node, c_v, "cell state")
+    h_lo, h_hi = dtype_range(h_v.dtype)
     fields: dict = dict(time_major=int(time_major), steps=steps, batches=batch, inputs=n_in,
-                        units=S, in_offset=-zp_x, h_zp=zp_h, h_min=-128, h_max=127)
+                        units=S, in_offset=-zp_x, h_zp=zp_h, h_min=h_lo, h_max=h_hi)
     w_in, w_rec, biases, im, ish, rm, rsh = [], [], [], [], [], [], []
     for g in _GATES:
         wi, wr, b = node.input(_IN_W[g]), node.input(_REC_W[g]), node.input(_BIAS[g])
         if wi.shape != (S, n_in) or wr.shape != (S, S) or b.shape != (S,):
             raise unsupported(node, f"{g} gate weights/bias of unexpected shape")
-        if wi.dtype != "int8" or wr.dtype != "int8" or b.dtype != "int32" or not (
+        bias_type = "int64" if wide else "int32"
+        if wi.dtype != "int8" or wr.dtype != "int8" or b.dtype != bias_type or not (
                 wi.is_const and wr.is_const and b.is_const):
-            raise unsupported(node, "non-constant or non-int8 weights, non-int32 biases")
+            raise unsupported(node, f"non-constant or non-int8 weights, non-{bias_type} biases")
         s_wi, zp_wi = ref._quant(node, wi, f"input-to-{g} weights")
         s_wr, zp_wr = ref._quant(node, wr, f"recurrent-to-{g} weights")
         if zp_wi or zp_wr:
             raise unsupported(node, "weights with a nonzero zero point")
         m_i, s_i = quantize_multiplier(float(F32(F32(s_x) * F32(s_wi))) / 2.0 ** -12)
         m_r, s_r = quantize_multiplier(float(F32(F32(s_h) * F32(s_wr))) / 2.0 ** -12)
+        if wide:  # TFLM's 64-bit requantizer: 16-bit multiplier, one rounding shift
+            (m_i, s_i), (m_r, s_r) = _reduce64(node, m_i, s_i), _reduce64(node, m_r, s_r)
         w_in.append(ctx.array("wi", "int8_t", wi.data))
         w_rec.append(ctx.array("wr", "int8_t", wr.data))
-        biases.append(ctx.array("b", "int32_t", b.data))
+        biases.append(ctx.array("b", "int64_t" if wide else "int32_t", b.data))
         im, ish, rm, rsh = im + [m_i], ish + [s_i], rm + [m_r], rsh + [s_r]
     tanh_mult, tanh_shift = ref._lstm_tanh_params(ref._checked_log2(s_c))
     m_fc, s_fc = ref._mul_params(2.0 ** -15, s_c, s_c)
@@ -124,6 +130,52 @@ def emit_lstm(ctx: Context, node: Node) -> Emitted:
                   oh_mult=m_oh, oh_shift=s_oh, tanh_mult=tanh_mult, tanh_shift=tanh_shift,
                   cell_clip=qclip,
                   sigmoid_lut=ctx.array("sig", "int32_t", sigmoid_table_uint16()))
+    if wide:
+        p = ctx.params("pj_lstm16_params", fields)
+        return Emitted(f"pj_lstm_s16(&{p}, {{in0}}, {{in18}}, {{in19}}, {{out0}}, "
+                       "(int32_t *){scratch});", scratch=16 * S, sources=("pj_recurrent.c",))
     p = ctx.params("pj_lstm_params", fields)
     return Emitted(f"pj_lstm_s8(&{p}, {{in0}}, {{in18}}, {{in19}}, {{out0}}, "
                    "(int32_t *){scratch});", scratch=16 * S, sources=("pj_sequence.c",))
+
+
+def _reduce64(node: Node, mult: int, shift: int) -> tuple[int, int]:
+    """(16-bit reduced multiplier, total right shift) of TFLM's int64-input
+    MultiplyByQuantizedMultiplier (quant.fixedpoint.multiply_by_quantized_multiplier_int64)."""
+    reduced = (mult + (1 << 15)) >> 16 if mult < 0x7FFF0000 else 0x7FFF
+    total = 15 - shift
+    if not 1 <= total <= 62:
+        raise unsupported(node, f"a 64-bit requantization shift of {total}")
+    return reduced, total
+
+
+_SVDF_ACTS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "SIGN_BIT": 4, "TANH": 0}
+
+
+@emitter("SVDF", when=lambda n: n.input(0) is not None and n.input(0).dtype == "float32",
+         dtypes=("float32",))
+def emit_svdf_f32(ctx: Context, node: Node) -> Emitted:
+    """float32 SVDF (pj_svdf_f32): sums in double, as the reference; a TANH activation runs
+    pj_tanh_f32 over the output afterwards."""
+    x, wf, wt, bias, st = (node.input(i) for i in range(5))
+    out = node.outputs[0]
+    batch, n_in, filters, memory, rank, units = svdf_geometry(node)
+    if {wf.dtype, wt.dtype, st.dtype, out.dtype} != {"float32"} or (
+            bias is not None and bias.dtype != "float32"):
+        raise unsupported(node, "a float32 SVDF with non-float32 tensors (hybrid)")
+    if not (wf.is_const and wt.is_const and (bias is None or bias.is_const)):
+        raise unsupported(node, "non-constant weights or bias")
+    act = node.attrs.get("fused_activation_function", "NONE")
+    if act not in _SVDF_ACTS:
+        raise unsupported(node, f"fused activation {act}")
+    b = bias.data if bias is not None else np.zeros(units, np.float32)
+    p = ctx.params("pj_svdf_f32_params", dict(
+        batches=batch, inputs=n_in, filters=filters, memory=memory, rank=rank, units=units,
+        activation=_SVDF_ACTS[act], weights_feature=ctx.array("wf", "float", wf.data),
+        weights_time=ctx.array("wt", "float", wt.data), bias=ctx.array("b", "float", b)))
+    call = f"pj_svdf_f32(&{p}, {{in0}}, {{in4}}, {{out0}});"
+    sources: tuple[str, ...] = ("pj_recurrent.c",)
+    if act == "TANH":
+        call += f" pj_tanh_f32({out.size}, {{out0}}, {{out0}});"
+        sources += ("pj_activation.c",)
+    return Emitted(call, sources=sources)

@@ -30,7 +30,7 @@ def _const(node: Node, i: int, what: str) -> None:
         raise unsupported(node, f"a non-constant {what}")
 
 
-@emitter("CUSTOM:SignalWindow")
+@emitter("CUSTOM:SignalWindow", dtypes=("int16",))
 def emit_window(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("int16", "int16"), ("int16",))
     shift = ref._opt_int(node, ref._options(node), "shift")
@@ -41,14 +41,14 @@ def emit_window(ctx: Context, node: Node) -> Emitted:
                    "{in0}, {out0});", sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalFftAutoScale")
+@emitter("CUSTOM:SignalFftAutoScale", dtypes=("int16",))
 def emit_fft_auto_scale(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("int16",), ("int16", "int32"))
     return Emitted(f"pj_signal_fft_auto_scale({node.inputs[0].size}, {{in0}}, {{out0}}, "
                    "{out1});", sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalRfft")
+@emitter("CUSTOM:SignalRfft", dtypes=("int16",))
 def emit_rfft(ctx: Context, node: Node) -> Emitted:
     n, t = ref._fft_setup(node)
     if t != "int16":
@@ -69,7 +69,7 @@ def emit_rfft(ctx: Context, node: Node) -> Emitted:
                    scratch=2 * n, sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalEnergy")
+@emitter("CUSTOM:SignalEnergy", dtypes=("int16",))
 def emit_energy(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("int16",), ("uint32",))
     opts = ref._options(node)
@@ -81,7 +81,7 @@ def emit_energy(ctx: Context, node: Node) -> Emitted:
                    sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalFilterBank")
+@emitter("CUSTOM:SignalFilterBank", dtypes=("uint32",))
 def emit_filter_bank(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("uint32", "int16", "int16", "int16", "int16", "int16"), ("uint64",))
     nch = ref._opt_int(node, ref._options(node), "num_channels")
@@ -107,7 +107,7 @@ def emit_filter_bank(ctx: Context, node: Node) -> Emitted:
     return Emitted(f"pj_signal_filter_bank(&{p}, {{in0}}, {{out0}});", sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalFilterBankSquareRoot")
+@emitter("CUSTOM:SignalFilterBankSquareRoot", dtypes=("uint64",))
 def emit_fb_sqrt(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("uint64", "int32"), ("uint32",))
     if node.inputs[1].is_const:
@@ -116,7 +116,7 @@ def emit_fb_sqrt(ctx: Context, node: Node) -> Emitted:
                    sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalFilterBankSpectralSubtraction")
+@emitter("CUSTOM:SignalFilterBankSpectralSubtraction", dtypes=("uint32",))
 def emit_spectral_subtraction(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("uint32",), ("uint32", "uint32"))
     opts = ref._options(node)
@@ -141,7 +141,7 @@ def emit_spectral_subtraction(ctx: Context, node: Node) -> Emitted:
                    f"{noise});", sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalPCAN")
+@emitter("CUSTOM:SignalPCAN", dtypes=("uint32",))
 def emit_pcan(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("uint32", "uint32", "int16"), ("uint32",))
     snr_shift = ref._opt_int(node, ref._options(node), "snr_shift")
@@ -154,7 +154,7 @@ def emit_pcan(ctx: Context, node: Node) -> Emitted:
                    f"{operand(ctx, node, 2)}, {{in0}}, {{in1}}, {{out0}});", sources=SOURCES)
 
 
-@emitter("CUSTOM:SignalFilterBankLog")
+@emitter("CUSTOM:SignalFilterBankLog", dtypes=("uint32",))
 def emit_fb_log(ctx: Context, node: Node) -> Emitted:
     _dtypes_ok(node, ("uint32",), ("int16",))
     opts = ref._options(node)
@@ -171,7 +171,7 @@ _CAST_CODES = {"int8": 0, "int16": 1, "int32": 2, "uint32": 3, "float32": 4, "ui
                "bool": 6}
 
 
-@emitter("CAST")
+@emitter("CAST", dtypes=("bool", "int8", "int16", "int32", "uint32", "float32"))
 def emit_cast(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     if x.dtype not in _CAST_CODES or y.dtype not in _CAST_CODES or x.size != y.size:

@@ -24,7 +24,7 @@ def exp_table(beta: float, in_scale: float) -> np.ndarray:
     return np.where(diffs >= diff_min, _exp_on_negative_values(rescaled, 5), 0)
 
 
-@emitter("SOFTMAX")
+@emitter("SOFTMAX", dtypes=("int8",))
 def emit_softmax(ctx: Context, node: Node) -> Emitted:
     x, y = node.inputs[0], node.outputs[0]
     require_int8(node, x, y)

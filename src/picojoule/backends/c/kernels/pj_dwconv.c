@@ -375,7 +375,7 @@ void pj_dwconv_s8_fast(const pj_dwconv_params *p, const int8_t *in, int8_t *out,
     const int32_t c = p->in_c, kh = p->k_h, kw = p->k_w, taps = kh * kw;
     const int32_t pw = (p->out_w - 1) * p->stride_w + (kw - 1) * p->dil_w + 1;
     const int32_t rowb = pw * c;
-    const int fast9 = taps == 9 && p->dil_w == 1;
+    const int fast9 = kh == 3 && kw == 3 && p->dil_w == 1;  /* the 3x3 body */
     int32_t *offs = scratch;
     int8_t *strip = (int8_t *)(void *)(scratch + taps);
     int32_t b, oy, ox, ky, kx, t;

@@ -672,7 +672,7 @@ void pj_dwconv_s8_mve(const pj_dwconv_params *p, const int8_t *in, int8_t *out,
             for (ox = 0; ox < p->out_w; ++ox, o += c) {
                 const int8_t *base = strip + ox * p->stride_w * c;
                 const int32_t *w = wts;
-                if (taps == 9 && p->dil_w == 1) {
+                if (kh == 3 && kw == 3 && p->dil_w == 1) {  /* the 3x3 body */
                     pj_mve_dw_interior9(p, base, rowb, o, lo, hi);
                     continue;
                 }
@@ -888,7 +888,7 @@ void pj_dwconv_s8_mve16(const pj_dwconv_params *p, const int8_t *in, int8_t *out
     const int32_t rowb = pw * c;
     const pj_v4 lo = pj_v_dup(p->act_min), hi = pj_v_dup(p->act_max);
 #if PJ_MVE_ASM
-    const int fast9 = taps == 9 && p->dil_w == 1 && p->rq != 0 && p->act_min == -128
+    const int fast9 = kh == 3 && kw == 3 && p->dil_w == 1 && p->rq != 0 && p->act_min == -128
                       && p->act_max == 127;
 #endif
     int32_t *offs = scratch;

@@ -16,6 +16,15 @@ void pj_softmax_s8(const pj_softmax_params *p, const int8_t *in, int8_t *out)
         int shift;
         const int32_t scale = pj_softmax_row(p->exp_table, x, depth, &mx, &shift);
         const int exponent = shift - 8;
+        if (exponent > 31) {
+            /* A sum of exponentials of 512 or more (long rows of near-equal logits): every
+             * probability is below 1/512, so each rounds to the bottom step. TFLM's and
+             * LiteRT's kernels abort here; the reference's int64 arithmetic gives this. */
+            for (i = 0; i < depth; ++i) {
+                o[i] = -128;
+            }
+            continue;
+        }
         for (i = 0; i < depth; ++i) {
             const int32_t e = p->exp_table[x[i] - mx + 255];
             int32_t v = pj_rdbpot(pj_srdhm(scale, e), exponent) - 128;
