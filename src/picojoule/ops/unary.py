@@ -1,4 +1,4 @@
-"""Elementwise math: EXP, LOG, SQRT, RSQRT, ABS, NEG, FLOOR, CEIL, ROUND.
+"""Elementwise math: EXP, LOG, SQRT, RSQRT, ABS, NEG, FLOOR, CEIL, ROUND, SQUARE.
 
 float32 follows TFLM's reference kernels (libm in float32; matched to 1e-5 relative).
 Quantized variants: ABS (int8, int16) and RSQRT (int8) follow TFLM; TFLM has no
@@ -168,6 +168,13 @@ def prepare_floor(node: Node):
 def prepare_ceil(node: Node):
     """Round toward +inf (float32)."""
     return _float_only(node, np.ceil)
+
+
+@register("SQUARE", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM",
+          dtypes=("float32",), c_kernels={"float32": ("pj_square.c", "pj_square_f32")})
+def prepare_square(node: Node):
+    """x * x (float32)."""
+    return _float_only(node, np.square)
 
 
 @register("ROUND", shape=same_shape,
