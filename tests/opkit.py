@@ -36,7 +36,7 @@ from picojoule.ir.dtypes import NUMPY_DTYPES, to_numpy
 from picojoule.runtime import Interpreter, random_inputs
 
 __all__ = ["tensor", "const", "variable", "q", "single_op_model", "check_op", "feeds_for",
-           "run_oracle", "model_bytes", "tflm_session", "OracleRefused"]
+           "run_oracle", "model_bytes", "tflm_session", "OracleRefused", "run_c", "check_c"]
 
 #: numpy dtype -> IR dtype name (int4 must be asked for explicitly: it is held in int8).
 _IR_DTYPES: dict[np.dtype, str] = {
@@ -210,3 +210,53 @@ def check_op(model: Model, oracle: str = "tflm", seeds: Sequence[int] = (0, 1, 2
         for i, (a, b) in enumerate(zip(got, expected)):
             assert_same(a, b, f"{op} vs {oracle}, feed {k}, output {i}", rtol=rtol)
     return want
+
+
+# --------------------------------------------------------------------------- generated C
+#: Where check_c can run a model's generated C: the host (portable, or the DSP data layout
+#: with SMLAD emulated) and QEMU boards (skipped when the toolchain is missing).
+BOARDS = {"m4": "mps2-an386", "m55": "mps3-an547"}
+
+
+def run_c(model: Model, feeds: Sequence[Sequence[np.ndarray]], where: Sequence[str] = ("host",),
+          name: str = "op", timeout: int = 120) -> list[tuple[str, list[list[np.ndarray]]]]:
+    """``(place, outputs per feed)`` of the generated C for each place in ``where``: "host",
+    "host-dsp" (the SMLAD layout on the host), "m4", "m55". Feeds run in sequence on one
+    library / firmware start, so state carries over as in the oracles; the host library
+    starts from a fresh state."""
+    from picojoule.backends import host, qemu
+
+    results = []
+    for place in where:
+        if place.startswith("host"):
+            lib = host.build(model, name=name, dsp=True if place == "host-dsp" else None)
+            reset = getattr(lib._lib, f"{name}_reset", None)
+            if reset is not None:
+                reset()  # the library may come from the build cache, state and all
+            results.append((place, [lib.run(list(x)) for x in feeds]))
+        elif qemu.toolchain_missing() is None:
+            fw = qemu.build(model, BOARDS[place], name=name)
+            results.append((place, [outs for outs, _ in fw.run_many(feeds, timeout=timeout)]))
+    return results
+
+
+def check_c(model: Model, feeds: Sequence[Sequence[np.ndarray]] | None = None, *,
+            seeds: Sequence[int] = (0, 1), oracle: str = "tflm",
+            want: Sequence[Sequence[np.ndarray]] | None = None,
+            where: Sequence[str] = ("host",), rtol: float = 1e-5, select=None,
+            exact_dtypes: bool = False) -> None:
+    """The generated C gives the oracle's outputs on every feed, at every place in ``where``
+    (see :func:`run_c`): identical integers, floats within ``rtol``. ``want``: expected
+    outputs from another independent source instead of ``oracle``; ``select(feed, output,
+    expected outputs)``: the index of the part to compare (what the oracle defines)."""
+    feeds = feeds_for(model, seeds) if feeds is None else feeds
+    want = run_oracle(model, feeds, oracle) if want is None else want
+    for where_, got in run_c(model, feeds, where):
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert len(g) == len(w), f"{where_} feed {k}: {len(g)} outputs, expected {len(w)}"
+            for i, (a, b) in enumerate(zip(g, w)):
+                what = f"{where_} feed {k} output {i}"
+                if exact_dtypes:
+                    assert a.dtype == b.dtype, f"{what}: {a.dtype} vs {b.dtype}"
+                part = select(k, i, w) if select is not None else ()
+                assert_same(np.asarray(a)[part], np.asarray(b)[part], what, rtol=rtol)

@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from opkit import check_c, const, q, single_op_model, tensor
 
-from opkit import const, feeds_for, q, run_oracle, single_op_model, tensor
-from oracles import assert_same
-from picojoule.backends import host, qemu
+from picojoule.backends import qemu
 
 _QEMU = qemu.toolchain_missing() is None
 
 
 def _check(model, seeds=(0, 1), m4: bool = True, rtol: float = 0.0) -> None:
-    feeds = feeds_for(model, seeds)
-    want = run_oracle(model, feeds, "tflm")
-    results = [("host", [host.build(model, name="cv").run(x) for x in feeds])]
-    if m4 and _QEMU:
-        fw = qemu.build(model, "mps2-an386", name="cv")
-        results.append(("m4", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    for where, got in results:
-        for k, (g, w) in enumerate(zip(got, want)):
-            for i, (a, b) in enumerate(zip(g, w)):
-                assert_same(a, b, f"{where} feed {k} output {i}", rtol=rtol)
+    check_c(model, seeds=seeds, where=("host", "m4") if m4 else ("host",), rtol=rtol)
 
 
 @pytest.mark.parametrize("seed", range(4))

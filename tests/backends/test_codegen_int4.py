@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from opkit import const, feeds_for, q, run_oracle, single_op_model, tensor
+from opkit import check_c, const, feeds_for, q, run_oracle, single_op_model, tensor
 from oracles import SHARED_MODELS, assert_same
+
 from picojoule.backends import host, qemu
 from picojoule.backends.c.generator import generate
 
@@ -24,22 +24,8 @@ ACTS = ["NONE", "RELU", "RELU6"]
 
 
 def _check(model, seeds=(0, 1), m4: bool = False, m55: bool = False) -> None:
-    feeds = feeds_for(model, seeds)
-    want = run_oracle(model, feeds, "tflm")
-    results = []
-    for dsp in (False, True):
-        lib = host.build(model, name="op", dsp=dsp)
-        results.append((f"host dsp={dsp}", [lib.run(x) for x in feeds]))
-    if m4 and _QEMU:
-        fw = qemu.build(model, "mps2-an386", name="op")
-        results.append(("m4", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    if m55 and _QEMU:
-        fw = qemu.build(model, "mps3-an547", name="op")
-        results.append(("m55", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    for where, got in results:
-        for k, (g, w) in enumerate(zip(got, want)):
-            for i, (a, b) in enumerate(zip(g, w)):
-                assert_same(a, b, f"{where} feed {k} output {i}")
+    where = ("host", "host-dsp", *(("m4",) if m4 else ()), *(("m55",) if m55 else ()))
+    check_c(model, seeds=seeds, where=where)
 
 
 def _out(padding: str, size: int, k: int, stride: int, dil: int) -> int:
@@ -160,6 +146,7 @@ def test_whole_model_int4_weights() -> None:
     outputs, the weights are packed (the constants half of the int8 model's), and the
     firmware's flash (text + data) is smaller than the int8 firmware's."""
     from opkit import model_bytes
+
     from picojoule.importers.tflite import loads
 
     m4 = loads(model_bytes(_quantized("kws_dscnn_float32.tflite", "int4-weights")))

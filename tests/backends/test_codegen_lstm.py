@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from opkit import check_c, const, q, single_op_model, tensor, variable
+from oracles import SHARED_MODELS
 
-from opkit import const, feeds_for, q, run_oracle, single_op_model, tensor, variable
-from oracles import SHARED_MODELS, assert_same
-from picojoule.backends import host, qemu
+from picojoule.backends import qemu
 from picojoule.importers import load_model
 
 _QEMU = qemu.toolchain_missing() is None
 
 
 def _check(model, seeds=(0, 1, 2), m4: bool = False, feeds=None) -> None:
-    feeds = feeds if feeds is not None else feeds_for(model, seeds)
-    want = run_oracle(model, feeds, "tflm")
-    lib = host.build(model, name="op")
-    lib._lib.op_reset()
-    results = [("host", [lib.run(x) for x in feeds])]
-    if m4 and _QEMU:
-        fw = qemu.build(model, "mps2-an386", name="op")
-        results.append(("m4", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    for where, got in results:
-        for k, (g, w) in enumerate(zip(got, want)):
-            for i, (a, b) in enumerate(zip(g, w)):
-                assert_same(a, b, f"{where} feed {k} output {i}", rtol=1e-5)
+    check_c(model, feeds, seeds=seeds, where=("host", "m4") if m4 else ("host",))
 
 
 def _lstm(rng, dtype: str, batch: int, steps: int, n_in: int, units: int, time_major: bool,

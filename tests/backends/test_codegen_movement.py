@@ -24,9 +24,8 @@ import subprocess
 
 import numpy as np
 import pytest
+from opkit import check_c, const, q, single_op_model, tensor
 
-from opkit import const, feeds_for, q, run_oracle, single_op_model, tensor
-from oracles import assert_same
 from picojoule.backends import host, qemu
 from picojoule.backends.c import generator
 from picojoule.errors import UnsupportedOpError
@@ -71,22 +70,9 @@ def _check(model: Model, oracle: str = "tflm", feeds=None, seeds=(0, 1),
     """Host C (and, with ``m4`` / ``m55``, the M4 / M55 firmware) give the oracle's outputs
     on every feed: identical integers, and floats bit-exact (data movement) or within
     ``rtol``."""
-    feeds = feeds_for(model, seeds) if feeds is None else feeds
-    want = run_oracle(model, feeds, oracle)
-    lib = host.build(model, name="op")
-    results = [("host", [lib.run(x) for x in feeds])]
-    if m4 and _QEMU:
-        fw = qemu.build(model, "mps2-an386", name="op")
-        results.append(("m4", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    if m55 and _M55:
-        fw = qemu.build(model, "qemu-m55", name="op")
-        results.append(("m55", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    for where, got in results:
-        for k, (g, w) in enumerate(zip(got, want)):
-            assert len(g) == len(w)
-            for i, (a, b) in enumerate(zip(g, w)):
-                assert a.dtype == b.dtype, f"{where} feed {k} output {i}: {a.dtype} vs {b.dtype}"
-                assert_same(a, b, f"{where} feed {k} output {i}", rtol=rtol)
+    where = ("host", *(("m4",) if m4 else ()), *(("m55",) if m55 and _M55 else ()))
+    check_c(model, feeds, seeds=seeds, oracle=oracle, where=where, rtol=rtol,
+            exact_dtypes=True)
 
 
 def _quant(rng, dtype: str):

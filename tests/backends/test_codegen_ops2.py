@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from opkit import const, feeds_for, q, run_oracle, single_op_model, tensor, variable
+from opkit import check_c, const, feeds_for, q, run_oracle, single_op_model, tensor, variable
 from oracles import assert_same
+
 from picojoule.backends import host, qemu
 
 ACTS = ["NONE", "RELU", "RELU6"]
@@ -24,19 +24,7 @@ _QEMU = qemu.toolchain_missing() is None
 
 def _check(model, seeds=(0, 1), m4: bool = True) -> None:
     """Host C (and the M4 firmware) give TFLM's outputs on every feed, run in sequence."""
-    feeds = feeds_for(model, seeds)
-    want = run_oracle(model, feeds, "tflm")
-    lib = host.build(model, name="op")
-    getattr(lib._lib, "op_reset")()  # state starts fresh (the library may be cached)
-    results = [("host", [lib.run(x) for x in feeds])]
-    if m4 and _QEMU:
-        fw = qemu.build(model, "mps2-an386", name="op")
-        results.append(("m4", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    for where, got in results:
-        for k, (g, w) in enumerate(zip(got, want)):
-            assert len(g) == len(w)
-            for i, (a, b) in enumerate(zip(g, w)):
-                assert_same(a, b, f"{where} feed {k} output {i}", rtol=1e-5)
+    check_c(model, seeds=seeds, where=("host", "m4") if m4 else ("host",))
 
 
 def _out_size(padding: str, size: int, k: int, stride: int, dil: int) -> int:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from opkit import const, q, run_oracle, single_op_model, tensor
-from oracles import assert_same
+from opkit import check_c, const, q, single_op_model, tensor
 
-from picojoule.backends import host, qemu
+from picojoule.backends import qemu
 from picojoule.backends.c.generator import generate
 from picojoule.errors import UnsupportedOpError
 from picojoule.ir.dtypes import to_numpy
@@ -64,17 +63,8 @@ def _check(model, oracle: str = TFLM, seeds=(0, 1, 2), lo: int = -128, hi: int =
 
 
 def _run_and_compare(model, feeds, oracle: str, m4: bool) -> None:
-    want = _numpy_oracle(model, feeds) if oracle == NUMPY else run_oracle(model, feeds, oracle)
-    lib = host.build(model, name="op")
-    results = [("host", [lib.run(x) for x in feeds])]
-    if m4 and _QEMU:
-        fw = qemu.build(model, "mps2-an386", name="op")
-        results.append(("m4", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    for where, got in results:
-        for k, (g, w) in enumerate(zip(got, want)):
-            assert len(g) == len(w)
-            for i, (a, b) in enumerate(zip(g, w)):
-                assert_same(a, b, f"{where} feed {k} output {i}", rtol=1e-5)
+    want = _numpy_oracle(model, feeds) if oracle == NUMPY else None
+    check_c(model, feeds, oracle=oracle, want=want, where=("host", "m4") if m4 else ("host",))
 
 
 def _numpy_oracle(model, feeds) -> list[list[np.ndarray]]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from flatbuffers import flexbuffers
+from opkit import check_c, feeds_for, single_op_model, tensor
 
-from opkit import feeds_for, run_oracle, single_op_model, tensor
-from oracles import assert_same
-from picojoule.backends import host, qemu
+from picojoule.backends import qemu
 
 _QEMU = qemu.toolchain_missing() is None
 TFL_T = {"int16": 7, "int32": 2, "float32": 0}
@@ -30,20 +29,7 @@ def opts(**kw) -> dict:
 def _check(model, feeds, m4: bool, select=None) -> None:
     """Host C (and the M4 firmware) on ``feeds`` in sequence equal TFLM's outputs, on the
     ``select(feed, output, tflm outputs)`` part of each output (default: all)."""
-    want = run_oracle(model, feeds, "tflm")
-    lib = host.build(model, name="op")
-    lib._lib.op_reset()
-    results = [("host", [lib.run(x) for x in feeds])]
-    if m4 and _QEMU:
-        fw = qemu.build(model, "mps2-an386", name="op")
-        results.append(("m4", [outs for outs, _ in fw.run_many(feeds, timeout=60)]))
-    for where, got in results:
-        for k, (g, w) in enumerate(zip(got, want)):
-            assert len(g) == len(w)
-            for i, (a, b) in enumerate(zip(g, w)):
-                sl = select(k, i, w) if select else ()
-                assert_same(np.asarray(a)[sl], np.asarray(b)[sl],
-                            f"{where} feed {k} output {i}", rtol=1e-5)
+    check_c(model, feeds, where=("host", "m4") if m4 else ("host",), select=select)
 
 
 FFT = [("int32", 256, 200), ("int32", 40, 21), ("int32", 6, 6), ("int32", 30, 30),
