@@ -13,6 +13,7 @@ mutable global state besides the arena.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,8 @@ class Context:
         self.dsp = dsp
         self.decls: list[str] = []
         self._count = 0
+        #: (ctype, size, content hash) -> (C name, its declaration) of the arrays emitted.
+        self._arrays: dict[tuple, tuple[str, str]] = {}
         self.const_bytes = 0
         #: Persistent kernel state (e.g. a streaming op's noise estimate): (ident, ctype,
         #: element count); static buffers outside the arena, zeroed by <name>_reset().
@@ -113,9 +116,19 @@ class Context:
         return f"{self.name}_{base}_{self._count}"
 
     def array(self, base: str, ctype: str, values: np.ndarray) -> str:
-        """Emit a ``static const`` array; return its C name."""
-        ident = self._ident(base)
+        """Emit a ``static const`` array; return its C name.
+
+        An array with the same C type and contents as one already emitted is not emitted
+        again: its name is returned (the weights every step of an unrolled RNN reads are
+        stored once in flash). A declaration an emitter rolled back (``del decls[k:]``)
+        no longer counts."""
         flat = np.asarray(values).reshape(-1)
+        exact = flat.astype(np.float32 if ctype == "float" else np.int64)  # what is printed
+        key = (ctype, flat.size, hashlib.sha1(np.ascontiguousarray(exact).tobytes()).digest())
+        seen = self._arrays.get(key)
+        if seen is not None and any(d is seen[1] for d in self.decls):
+            return seen[0]
+        ident = self._ident(base)
         if ctype == "float":
             items = [_c_float(float(v)) for v in flat.astype(np.float32)]
         else:
@@ -128,8 +141,10 @@ class Context:
                          for s in items]
         lines = [", ".join(items[i:i + 24]) for i in range(0, len(items), 24)]
         body = ",\n    ".join(lines) if lines else "0"
-        self.decls.append(f"static const {ctype} {ident}[{max(len(items), 1)}] PJ_ALIGNED4 = {{\n"
-                          f"    {body}\n}};\n")
+        decl = (f"static const {ctype} {ident}[{max(len(items), 1)}] PJ_ALIGNED4 = {{\n"
+                f"    {body}\n}};\n")
+        self._arrays[key] = (ident, decl)
+        self.decls.append(decl)
         self.const_bytes += flat.size * np.dtype(_NP_OF_C[ctype]).itemsize
         return ident
 
@@ -471,6 +486,14 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         files[n] = (paths.get(n) or KERNEL_DIR / n).read_text()
     for n in kernel_c:
         files[n] = paths[n].read_text()
+    # Headers the kernel files include among themselves (shared helpers such as
+    # pj_lstm_gates.h) come along.
+    pending = list(files)
+    while pending:
+        for inc in _INCLUDE.findall(files[pending.pop()]):
+            if inc not in files and (KERNEL_DIR / inc).is_file():
+                files[inc] = (KERNEL_DIR / inc).read_text()
+                pending.append(inc)
     c_sources = [f"{name}.c", *kernel_c]
     files["main.c"] = _example_main(name, g.inputs, g.outputs)
     files["Makefile"] = _makefile(name, c_sources, tgt)
@@ -613,6 +636,9 @@ def _state_c(name: str, state: list[tuple[Value, str]],
         "}",
         "",
     ]
+
+
+_INCLUDE = re.compile(r'^#include "(pj_\w+\.h)"', re.M)
 
 
 def family_headers(sources: list[str]) -> list[str]:

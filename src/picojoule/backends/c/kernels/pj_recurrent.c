@@ -3,44 +3,9 @@
 #include <string.h>
 
 #include "pj_common.h"
+#include "pj_lstm_gates.h"
 #include "pj_recurrent.h"
 
-/* (lut[h] << frac) + (a & mask) * (lut[h + 1] - lut[h]), h = min(a >> frac, 254). */
-PJ_INLINE int32_t pj_rlut(const int32_t *lut, int32_t a, int frac)
-{
-    const int32_t h = pj_min32(a >> frac, 254);
-    const int32_t lo = lut[h];
-    return (lo << frac) + (a & ((1 << frac) - 1)) * (lut[h + 1] - lo);
-}
-
-/* TFLM's int16 Logistic on a Q3.12 gate (input multiplier 3): Q0.15 out. */
-static int32_t pj_rsigmoid(const int32_t *lut, int32_t x)
-{
-    const int32_t v = x * 3;
-    const int32_t a = v < 0 ? -v : v;
-    int32_t r = (a >> 9) >= 255 ? (0x7FFF << 10) : pj_rlut(lut, a, 9);
-    r = v >= 0 ? r + (1 << 9) : (1 << 25) - r + (1 << 9) - 1;
-    return r >> 10;
-}
-
-/* TFLM's int16 Tanh with an input multiplier and left shift (multiplier 0: 3 << left). */
-static int32_t pj_rtanh(const int32_t *lut, int32_t x, int32_t mult, int32_t left)
-{
-    int64_t v64;
-    int32_t v, a, r;
-    if (mult == 0) {
-        mult = 3 << left;
-        left = 0;
-    }
-    v64 = ((int64_t)x * mult + (left > 0 ? ((int64_t)1 << (left - 1)) : 0)) >> left;
-    v = (int32_t)(v64 > 0x3FFFFFFF ? 0x3FFFFFFF : (v64 < -0x3FFFFFFF ? -0x3FFFFFFF : v64));
-    a = v < 0 ? -v : v;
-    r = (a >> 8) >= 255 ? (0xFFFF << 8) : pj_rlut(lut, a, 8);
-    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
-    return r >> 8;
-}
-
-PJ_INLINE int32_t pj_rsat16(int32_t v) { return pj_clamp32(v, -32768, 32767); }
 
 /* TFLM's MultiplyByQuantizedMultiplier(int64 x, ...) with the 16-bit reduced multiplier m
  * and the total right shift s (>= 1) precomputed: (x * m + 2^(s-1)) >> s, as int32. */
@@ -72,24 +37,24 @@ void pj_lstm_s16(const pj_lstm16_params *p, const int16_t *in, int16_t *h, int16
                     for (k = 0; k < S; ++k) {
                         rec += (int64_t)(hb[k] - p->h_zp) * wr[k];
                     }
-                    scratch[g * S + s] = pj_rsat16(
-                        pj_rsat16(pj_rq64(acc, p->in_mult[g], p->in_shift[g]))
-                        + pj_rsat16(pj_rq64(rec, p->rec_mult[g], p->rec_shift[g])));
+                    scratch[g * S + s] = pj_sat16(
+                        pj_sat16(pj_rq64(acc, p->in_mult[g], p->in_shift[g]))
+                        + pj_sat16(pj_rq64(rec, p->rec_mult[g], p->rec_shift[g])));
                 }
             }
             for (s = 0; s < S; ++s) {
-                const int32_t ig = pj_rsigmoid(p->sigmoid_lut, scratch[s]);
-                const int32_t fg = pj_rsigmoid(p->sigmoid_lut, scratch[S + s]);
-                const int32_t cg = pj_rtanh(p->sigmoid_lut, scratch[2 * S + s], 3, 0);
-                const int32_t og = pj_rsigmoid(p->sigmoid_lut, scratch[3 * S + s]);
-                int32_t cs = pj_rsat16(pj_mbqm(fg * cb[s], p->fc_mult, p->fc_shift));
+                const int32_t ig = pj_sigmoid16(p->sigmoid_lut, scratch[s]);
+                const int32_t fg = pj_sigmoid16(p->sigmoid_lut, scratch[S + s]);
+                const int32_t cg = pj_tanh16(p->sigmoid_lut, scratch[2 * S + s], 3, 0);
+                const int32_t og = pj_sigmoid16(p->sigmoid_lut, scratch[3 * S + s]);
+                int32_t cs = pj_sat16(pj_mbqm(fg * cb[s], p->fc_mult, p->fc_shift));
                 int32_t hv;
-                cs = pj_rsat16(cs + pj_rsat16(pj_mbqm(ig * cg, p->ic_mult, p->ic_shift)));
+                cs = pj_sat16(cs + pj_sat16(pj_mbqm(ig * cg, p->ic_mult, p->ic_shift)));
                 if (p->cell_clip > 0) {
                     cs = pj_clamp32(cs, -p->cell_clip, p->cell_clip);
                 }
                 cb[s] = (int16_t)cs;
-                hv = pj_mbqm(pj_rtanh(p->sigmoid_lut, cs, p->tanh_mult, p->tanh_shift) * og,
+                hv = pj_mbqm(pj_tanh16(p->sigmoid_lut, cs, p->tanh_mult, p->tanh_shift) * og,
                              p->oh_mult, p->oh_shift) + p->h_zp;
                 scratch[s] = pj_clamp32(hv, p->h_min, p->h_max);
             }
