@@ -59,7 +59,7 @@ class Machine:
 
 MACHINES: dict[str, Machine] = {
     "mps2-an386": Machine("mps2-an386", "cortex-m4", "mps2.ld", 25_000_000),
-    "mps2-an500": Machine("mps2-an500", "cortex-m7", "mps2.ld", 25_000_000),
+    "mps2-an500": Machine("mps2-an500", "cortex-m7", "mps2_an500.ld", 25_000_000),
     # Cortex-M55 with Helium (MVE), SSE-300: the processor (SysTick) clock is 32 MHz in QEMU
     # (measured: 31.25 instructions per tick under -icount shift=0).
     "mps3-an547": Machine("mps3-an547", "cortex-m55", "mps3.ld", 32_000_000),
