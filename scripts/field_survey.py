@@ -189,7 +189,7 @@ def stage_tflm(model: Path, work: Path, seed: int, arena_mb: int = 64) -> dict:
     from picojoule.importers import load_model
     from picojoule.runtime import random_inputs
 
-    m = load_model(model)
+    m = load_model(model, nhwc=False)  # ONNX Runtime is the oracle: ONNX's own layout
     feeds = random_inputs(m.main, seed)
     ref_path = work / "reference.npz"
     want = None
@@ -434,18 +434,20 @@ class Surveyor:
                 if why:
                     res["error"] = f"TFLM refuses: {why}"
             return {"status": "ok" if ok else "fail", "seconds": r["seconds"], **res}
+        # ONNX models in ONNX's layout, so the reference compares with ONNX Runtime's.
+        layout = ["--onnx-layout"] if model.suffix.lower() == ".onnx" else []
         if stage == "run":
             cmd = self.cli("run", str(model), "--random-seed", seed, "--output",
-                           str(work / "reference.npz"))
+                           str(work / "reference.npz"), *layout)
         elif stage == "compile":
             cmd = self.cli("compile", str(model), "--target", a.compile_target, "-o",
-                           str(work / "c_src"))
+                           str(work / "c_src"), *layout)
         elif stage == "c":
             cmd = self.cli("run", str(model), "--backend", "c", "--random-seed", seed,
-                           "--output", str(work / "c.npz"))
+                           "--output", str(work / "c.npz"), *layout)
         elif stage == "qemu":
             cmd = self.cli("run", str(model), "--backend", a.qemu_backend, "--random-seed", seed,
-                           "--output", str(work / "qemu.npz"), "--json")
+                           "--output", str(work / "qemu.npz"), "--json", *layout)
         else:
             raise ValueError(stage)
         r = _run(cmd, timeout, self.env)

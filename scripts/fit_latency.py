@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime
-import hashlib
 import json
 import re
 import subprocess

@@ -125,6 +125,44 @@ def test_unknown_op_is_named(capsys, tmp_path):
     assert code == 0 and "CUSTOM:MyMagicOp" in out
 
 
+def test_onnx_exports_picojoule_cannot_read_are_named(capsys, tmp_path):
+    """An unsupported ONNX op names its node, op type and opset; an op of another domain
+    names the domain; missing external weights name the file the model points to."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def graph(nodes, inits=()):
+        return helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+            "x", TensorProto.FLOAT, [3, 3])], [helper.make_tensor_value_info(
+                "y", TensorProto.FLOAT, [3, 3])], initializer=list(inits))
+
+    det = tmp_path / "det.onnx"
+    onnx.save(helper.make_model(graph([helper.make_node("Det", ["x"], ["y"], name="my_det")]),
+                                opset_imports=[helper.make_opsetid("", 17)]), det)
+    code, _, err = run_cli(capsys, "compile", det, "--target", "stm32l4r5", "-o",
+                           tmp_path / "out_det")
+    assert_one_line_error(code, err, "ONNX op Det (node 'my_det', opset 17)")
+    assert not (tmp_path / "out_det").exists()
+
+    acme = tmp_path / "acme.onnx"
+    onnx.save(helper.make_model(
+        graph([helper.make_node("Foo", ["x"], ["y"], name="f", domain="com.acme")]),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.acme", 2)]), acme)
+    code, _, err = run_cli(capsys, "run", acme)
+    assert_one_line_error(code, err, "custom domain 'com.acme' (version 2)")
+
+    ext = tmp_path / "ext.onnx"
+    w = numpy_helper.from_array(np.ones((3, 3), np.float32), "w")
+    onnx.save_model(helper.make_model(graph([helper.make_node("Add", ["x", "w"], ["y"])],
+                                            [w]),
+                                      opset_imports=[helper.make_opsetid("", 17)]),
+                    ext, save_as_external_data=True, location="ext_weights.bin",
+                    size_threshold=0)
+    (tmp_path / "ext_weights.bin").unlink()
+    code, _, err = run_cli(capsys, "inspect", ext)
+    assert_one_line_error(code, err, "ext_weights.bin")
+
+
 def test_targets_lists_the_catalogue(capsys):
     code, out, _ = run_cli(capsys, "targets", "--json")
     assert code == 0
@@ -241,3 +279,51 @@ def test_estimate_regulator(capsys):
     code, _, err = run_cli(capsys, "estimate", KWS, "--target", "stm32l4r5", "--regulator",
                            "buck")
     assert code == 2 and "buck" in err
+
+
+def _conv_onnx(path) -> None:
+    """A 1x3x6x5 -> Conv 3x3 -> Relu ONNX model (NCHW), written with onnx.helper."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(8).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 5])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def test_every_command_loads_onnx_nhwc_unless_onnx_layout(capsys, tmp_path):
+    """One I/O layout default for every command: NHWC (inspect, run, quantize and compile
+    agree); --onnx-layout keeps NCHW. NCHW calibration data still calibrates."""
+    pytest.importorskip("onnx")
+    from picojoule.importers import load_model
+
+    path = tmp_path / "conv.onnx"
+    _conv_onnx(path)
+    for flags, shape in (((), [1, 6, 5, 3]), (("--nhwc",), [1, 6, 5, 3]),
+                         (("--onnx-layout",), [1, 3, 6, 5])):
+        code, out, _ = run_cli(capsys, "inspect", path, "--json", *flags)
+        assert code == 0 and json.loads(out)["inputs"][0]["shape"] == shape
+    code, out, _ = run_cli(capsys, "run", path, "--json")
+    assert code == 0 and json.loads(out)["outputs"]["output_0"]["shape"] == [1, 6, 5, 4]
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 6, 5), np.float32))   # NCHW
+    code, _, err = run_cli(capsys, "run", path, "--input", tmp_path / "x.npy")
+    assert_one_line_error(code, err, "--onnx-layout")
+    code, out, _ = run_cli(capsys, "run", path, "--input", tmp_path / "x.npy", "--json",
+                           "--onnx-layout")
+    assert code == 0 and json.loads(out)["outputs"]["output_0"]["shape"] == [1, 4, 6, 5]
+    calib = tmp_path / "calib.npy"           # NCHW, as a PyTorch data loader yields
+    np.save(calib, np.random.default_rng(9).standard_normal((8, 3, 6, 5)).astype(np.float32))
+    for flags, shape in (((), (1, 6, 5, 3)), (("--onnx-layout",), (1, 3, 6, 5))):
+        q = tmp_path / f"q{len(flags)}.tflite"
+        code, _, err = run_cli(capsys, "quantize", path, "-c", calib, "-o", q, "-q", *flags)
+        assert code == 0, err
+        qm = load_model(q)
+        assert qm.main.inputs[0].shape == shape
+        assert ("TRANSPOSE" in [n.op for n in qm.main.nodes]) == bool(flags)

@@ -155,3 +155,17 @@ def test_a_pattern_that_is_not_a_plain_dilated_conv_is_left_alone(tmp_path):
     _, loaded = _load(tmp_path, m)
     assert [n.op for n in loaded.main.nodes] == ["SPACE_TO_BATCH_ND", "CONV_2D",
                                                  "BATCH_TO_SPACE_ND"]
+
+
+def test_hybrid_dilated_conv_is_left_alone(tmp_path):
+    """Float activations with int8 weights: LiteRT quantizes each space-to-batch batch with
+    its own scale, so fusing would change the numbers; the three ops stay."""
+    m = _two_d("float32", "CONV_2D", 9, 2, 3, "SAME", seed=3)
+    conv = m.main.nodes[1]
+    w = conv.inputs[1]
+    wq = const("wq", np.clip(np.round(w.data * 40), -127, 127).astype(np.int8), "int8",
+               q(np.full(w.shape[0], 0.025, np.float32), np.zeros(w.shape[0], np.int64)))
+    m.main.replace_input(conv, 1, wq)
+    _, loaded = _load(tmp_path, m)
+    assert [n.op for n in loaded.main.nodes] == ["SPACE_TO_BATCH_ND", "CONV_2D",
+                                                 "BATCH_TO_SPACE_ND"]

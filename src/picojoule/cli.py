@@ -36,12 +36,13 @@ def _console():
     return Console(highlight=False, width=width)
 
 
-def _load(path: str, nhwc: bool = False):
+def _load(path: str):
     from picojoule.importers import load_model
     from picojoule.passes.shapes import InputShapeError
 
     ctx = click.get_current_context(silent=True)
     shapes = ctx.meta.get(_INPUT_SHAPES) if ctx is not None else None
+    nhwc = ctx.meta.get(_NHWC, True) if ctx is not None else True
     try:
         model = load_model(path, nhwc=nhwc, input_shapes=shapes)
     except InputShapeError as exc:  # a usage error: the option names no such input ...
@@ -92,6 +93,23 @@ _input_shape_option = click.option(
          "D1,D2,... alone for a single-input model). Dynamic sizes not given are 1.")
 
 
+# -- --nhwc / --onnx-layout ------------------------------------------------------------------
+_NHWC = "picojoule.nhwc"
+
+
+def _store_layout(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[_NHWC] = value
+
+
+#: One I/O layout for every command that loads a model (``_load`` applies it): an ONNX
+#: model's 4-D NCHW inputs and outputs become NHWC unless --onnx-layout keeps them.
+_layout_option = click.option(
+    "--nhwc/--onnx-layout", default=True, show_default=True, expose_value=False,
+    callback=_store_layout,
+    help="ONNX models: 4-D inputs and outputs in NHWC, as a camera or feature buffer holds "
+         "them, with no TRANSPOSE at the edges (the default); --onnx-layout keeps NCHW.")
+
+
 def _dump_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
@@ -116,6 +134,7 @@ def cli(custom_ops: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def inspect(model: str, as_json: bool) -> None:
     """Inputs, outputs, op counts, parameters, MACs per op and tensor sizes of MODEL."""
@@ -213,6 +232,19 @@ def _read_input(path: str) -> np.ndarray:
     return arr
 
 
+def _check_layout(g: Any, feeds: Sequence[np.ndarray]) -> None:
+    """One line for an ONNX-layout (channels-first) array given for an input picojoule
+    made channels-last: say so, and how to keep ONNX's layout instead."""
+    for k, (v, x) in enumerate(zip(g.inputs, feeds)):
+        shape = tuple(v.shape)
+        if v.meta.get("layout") in ("NHWC", "NLC") and x.shape != shape and \
+                x.shape == (shape[0], shape[-1], *shape[1:-1]):
+            raise InputError(
+                f"input {k} ({v.name!r}): got {list(x.shape)}, ONNX's channels-first layout; "
+                f"picojoule loads ONNX models channels-last ({list(shape)}): move the "
+                f"channels last, or pass --onnx-layout")
+
+
 def _write_npz_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write the arrays to ``path`` whole or not at all."""
     import io
@@ -225,6 +257,7 @@ def _write_npz_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--input", "inputs", multiple=True, metavar="X.npy",
               help="An input array, once per model input in order (default: seeded random).")
 @click.option("--random-seed", type=int, default=0, show_default=True,
@@ -247,6 +280,7 @@ def run(model: str, inputs: tuple[str, ...], random_seed: int, output: str | Non
     g = m.main
     if inputs:
         feeds = [_read_input(p) for p in inputs]
+        _check_layout(g, feeds)
     else:
         feeds = random_inputs(g, random_seed)
     interp.check_inputs(feeds)
@@ -366,6 +400,7 @@ def _codegen_target(name: str) -> str:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--target", "-t", "target_name", required=True, metavar="T",
               help="A catalogue target (stm32l4r5 ...), a core (cortex-m4 ...) or host.")
 @click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
@@ -375,15 +410,12 @@ def _codegen_target(name: str) -> str:
 @click.option("--optimize", type=click.Choice(["speed", "size"]), default="speed",
               show_default=True, help="size: int8 weights in flash on DSP cores (about half "
               "the conv weight flash, about a quarter more instructions).")
-@click.option("--nhwc/--onnx-layout", default=None,
-              help="ONNX models: NHWC inputs/outputs, no TRANSPOSE at the edges "
-                   "(default for compile; --onnx-layout keeps NCHW).")
 def compile(model: str, target_name: str, out_dir: str, name: str | None,
-            dsp: bool | None, optimize: str, nhwc: bool | None) -> None:
+            dsp: bool | None, optimize: str) -> None:
     """Generate a dependency-free C99 library for MODEL into DIR."""
     from picojoule.backends.c import compile_model
 
-    m = _load(model, nhwc=nhwc is not False)
+    m = _load(model)
     gen = compile_model(m, out_dir, target=_codegen_target(target_name), name=name, dsp=dsp,
                         optimize=optimize)
     con = _console()
@@ -395,29 +427,37 @@ def compile(model: str, target_name: str, out_dir: str, name: str | None,
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--calibration", "-c", required=True, metavar="DATA",
               help=".npy/.npz arrays or a folder of them; the first axis indexes samples.")
 @click.option("-o", "--output", required=True, metavar="OUT.tflite", help="The quantized model.")
-@click.option("--scheme", type=click.Choice(["int8", "int16x8", "int4-weights"]), default="int8",
-              show_default=True, help="Activation/weight precision.")
+@click.option("--scheme", type=click.Choice(["int8", "int16x8", "int4-weights", "mixed"]),
+              default="int8", show_default=True,
+              help="Activation/weight precision; mixed: int8 with int16x8 layers where int8 "
+                   "loses accuracy (transformers' layer norms, attention scores).")
+@click.option("--int16-layers", default=None, metavar="auto|all|NAME,...",
+              help="With --scheme mixed: which layers get int16 activations: auto (default; "
+                   "chosen from each layer's int8 SQNR), all, or node names from the report.")
 @click.option("--method", type=click.Choice(["minmax", "percentile", "mse"]), default="minmax",
               show_default=True, help="How activation ranges are chosen from the calibration.")
 @click.option("--int-io", is_flag=True, help="Integer inputs/outputs (no QUANTIZE/DEQUANTIZE edges).")
 @click.option("--report-json", metavar="R.json", help="Also write the per-layer report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-layer table.")
-@click.option("--nhwc/--onnx-layout", default=None,
-              help="ONNX models: NHWC inputs/outputs, no TRANSPOSE at the edges "
-                   "(default for compile; --onnx-layout keeps NCHW).")
-def quantize(model: str, calibration: str, output: str, scheme: str, method: str, int_io: bool,
-             report_json: str | None, quiet: bool, nhwc: bool | None) -> None:
+def quantize(model: str, calibration: str, output: str, scheme: str, int16_layers: str | None,
+             method: str, int_io: bool, report_json: str | None, quiet: bool) -> None:
     """Post-training quantization of a float MODEL, with a per-layer SQNR report."""
     from picojoule.exporters.tflite import dumps
     from picojoule.quantize import load_calibration, quantize_model
 
-    m = _load(model, nhwc=bool(nhwc))
+    if int16_layers is not None and scheme != "mixed":
+        raise click.UsageError("--int16-layers needs --scheme mixed")
+    layers: Any = int16_layers
+    if int16_layers not in (None, "auto", "all"):
+        layers = [n.strip() for n in int16_layers.split(",") if n.strip()]
+    m = _load(model)
     samples = load_calibration(calibration, m)
     qm, report = quantize_model(m, samples, scheme=scheme, method=method, int_io=int_io,
-                                progress=False if quiet else None)
+                                progress=False if quiet else None, int16_layers=layers)
     data = dumps(qm)
     _write_atomically(output, data)
     if report_json:
@@ -426,12 +466,16 @@ def quantize(model: str, calibration: str, output: str, scheme: str, method: str
         click.echo(report.format_table())
     worst = report.worst(1)
     tail = f"; lowest SQNR {worst[0].sqnr_db:.1f} dB at {worst[0].op} {worst[0].output!r}" if worst else ""
+    if scheme == "mixed":
+        wide = sum(1 for r in report.layers if r.dtype == "int16")
+        tail += f"; {wide} of {len(report.layers)} layers int16"
     click.echo(f"wrote {output} ({scheme}, {method}, {report.samples} calibration samples){tail}")
 
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("-o", "--output", required=True, metavar="OUT.tflite", help="Where to write it.")
 def export(model: str, output: str) -> None:
     """Write MODEL (any format picojoule reads) as a .tflite file."""
@@ -445,6 +489,7 @@ def export(model: str, output: str) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--target", "-t", "target_name", default="qemu-m4", show_default=True,
               metavar="T", help="Emulated core: qemu-m4, qemu-m7, qemu-m55 (or a catalogue target).")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
@@ -552,6 +597,7 @@ def _supply_options(which: str):
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--target", "-t", "target_name", required=True, metavar="T",
               help="A catalogue target or a target TOML file.")
 @click.option("--mhz", type=float, default=None, help="Core clock (default: the target's max).")
@@ -640,6 +686,7 @@ def _target(name: str):
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--target", "-t", "target_name", required=True, metavar="T",
               help="A target name (see 'picojoule targets') or a target TOML file.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -717,6 +764,7 @@ def _print_analysis(r: dict) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_input_shape_option
+@_layout_option
 @click.option("--target", "-t", "target_name", default=None, metavar="T",
               help="Plan into T's RAM regions (default: one unlimited region).")
 @click.option("--png", metavar="PLAN.png", help="Also draw the timeline as a picture.")

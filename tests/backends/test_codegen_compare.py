@@ -204,8 +204,8 @@ def test_refusals_are_clean() -> None:
         single_op_model("LESS", [tensor("a", (3,), "int16", q(0.1, 0)),
                                  tensor("b", (3,), "int16", q(0.1, 0))],
                         [tensor("y", (3,), "bool")]),
-        single_op_model("FLOOR_DIV", [tensor("a", (3,), "int32"), tensor("b", (3,), "int32")],
-                        [tensor("y", (3,), "int32")]),
+        single_op_model("FLOOR_DIV", [tensor("a", (3,), "int64"), tensor("b", (3,), "int64")],
+                        [tensor("y", (3,), "int64")]),
     ]
     for m in bad:
         with pytest.raises(UnsupportedOpError, match="C backend"):

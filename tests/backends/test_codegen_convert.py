@@ -58,3 +58,14 @@ def test_dequantize_uint8() -> None:
     x = tensor("x", (2, 300), "uint8", q(0.031, 117))
     y = tensor("y", (2, 300), "float32")
     _check(single_op_model("DEQUANTIZE", [x], [y], version=2))
+
+
+def test_quantize_float32_int8_rounds_like_tflm_at_the_edges() -> None:
+    """Halves (away from zero), the float just below a half, values past int32, inf and NaN
+    map as TFLM's AffineQuantize does (scale 0.5: x / scale doubles the value)."""
+    edge = np.array([0.25, -0.25, 0.75, -0.75, 1.25, -1.25, 0.2499999851, -0.2499999851,
+                     63.25, -64.25, 1e12, -1e12, np.inf, -np.inf, 3e9, 0.0, -0.0, 5e6],
+                    np.float32).reshape(1, 18)
+    x = tensor("x", (1, 18), "float32")
+    y = tensor("y", (1, 18), "int8", q(0.5, 3))
+    check_c(single_op_model("QUANTIZE", [x], [y]), [[edge]], where=("host", "m4"))

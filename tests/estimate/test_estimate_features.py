@@ -128,13 +128,42 @@ def test_float_conv_loop_counts() -> None:
     assert variant == "pj_conv_f32"
     assert f == {"macs": 600.0, "tap_calls": 300.0, "ky_iters": 144.0, "kx_iters": 360.0,
                  "outputs": 48.0, "pixels": 16.0, "one": 1.0}
-    # The hybrid form: the same loops with int8 multiply-adds, plus the 32-element input
-    # plane's min/max and quantize passes.
-    _, h = features(_float_conv(4, 4, 2, 3, 3, wdtype="int8"), ("pj_conv_hybrid", {}))
-    assert h["imacs"] == 600 and h["plane"] == 32 and "macs" not in h
+    # The hybrid form (pj_hybrid_conv): the 32-element input plane's min/max and quantize
+    # passes, then per output pixel a full 3x3x2 = 18-tap im2col column (border taps filled
+    # with the zero point): 16 x 18 = 288 column bytes; portable: one int8 dot product per
+    # output channel over the column, 16 x 3 x 18 = 864 multiply-adds; DSP quad layout: the
+    # column padded to 20 and widened (16 x 20 = 320), one pass of 5 four-tap groups per
+    # block of 4 channels (16 x 1 x 5 = 80).
+    node = _float_conv(4, 4, 2, 3, 3, wdtype="int8")
+    _, h = features(node, ("pj_hybrid_conv", {"quad": 0}))
+    assert h["imacs"] == 864 and h["col"] == 288 and h["plane"] == 32 and h["outputs"] == 48
+    assert "macs" not in h and "groups" not in h
+    _, hq = features(node, ("pj_hybrid_conv", {"quad": 1}))
+    assert hq["col16"] == 320 and hq["groups"] == 80 and "imacs" not in hq
     # Depthwise, 3 channels: one multiply-add per in-image tap and channel (the tap body).
     _, d = features(_float_conv(4, 4, 3, 3, 3, op="DEPTHWISE_CONV_2D"), ("pj_dwconv_f32", {}))
     assert d["tap_calls"] == 300 and d["kx_iters"] == 360 and "macs" not in d
+
+
+def test_hybrid_depthwise_and_fc_counts() -> None:
+    # pj_hybrid_dwconv, 4x4x4 input, 3x3 SAME: 100 in-image taps over the 16 pixels (see
+    # above). DSP quad body: 4 channels per tap, one quad: 100 quad taps; portable: one
+    # multiply-add per tap and channel, 400. Per batch one 64-element input plane.
+    node = _float_conv(4, 4, 4, 4, 3, op="DEPTHWISE_CONV_2D", wdtype="int8")
+    _, q = features(node, ("pj_hybrid_dwconv", {"quad": 1}))
+    assert q["quad_taps"] == 100 and q["tap_calls"] == 0 and q["plane"] == 64
+    _, p = features(node, ("pj_hybrid_dwconv", {"quad": 0}))
+    assert p["quad_taps"] == 0 and p["tap_calls"] == 400 and p["outputs"] == 64
+    # pj_hybrid_fc, 2 rows of 10 inputs, 6 units: portable 2 x 6 x 10 = 120 multiply-adds;
+    # quad: each row padded to 12 and widened (24), 2 blocks of 4 units x 3 groups per row.
+    x = Value("x", (2, 10), "float32")
+    w = Value("w", (6, 10), "int8", quant=_q(0.01), data=np.ones((6, 10), np.int8))
+    fc = Node("FULLY_CONNECTED", [x, w, None], [Value("y", (2, 6), "float32")],
+              {"fused_activation_function": "NONE"})
+    _, f = features(fc, ("pj_hybrid_fc", {"quad": 0}))
+    assert f["imacs"] == 120 and f["plane"] == 20 and f["outputs"] == 12
+    _, fq = features(fc, ("pj_hybrid_fc", {"quad": 1}))
+    assert fq["col16"] == 24 and fq["groups"] == 12 and "imacs" not in fq
 
 
 def test_float_fc_and_pool_counts() -> None:

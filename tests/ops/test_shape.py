@@ -259,7 +259,6 @@ def test_strided_slice_ellipsis_new_axis_offset(case):
     case 0: x[1:, ..., ::2] on 4-D; case 1: x[:, None, 1] on 3-D; case 2: x[..., None] on 2-D;
     case 3: offset=True (end = begin + size).
     """
-    rng = np.random.default_rng(case)
     if case == 0:
         shape, b, e, s = (3, 2, 4, 6), [1, 0, 0], [0, 0, 0], [1, 1, 2]
         attrs, out = dict(end_mask=1 | 4, ellipsis_mask=2, begin_mask=4), (2, 2, 4, 3)

@@ -672,7 +672,7 @@ def _fc_mve(node: Node, info: dict) -> dict[str, float]:
 
 def _direct_window(node: Node, kh: int, kw: int, cout: int) -> dict[str, float]:
     """Loop counts of the direct (no im2col) window kernels: float32 pj_conv_f32,
-    pj_conv_hybrid, pj_dwconv_f32 and int16x8 pj_conv_s16, pj_dwconv_s16. Per output the
+    pj_dwconv_f32 and int16x8 pj_conv_s16, pj_dwconv_s16. Per output the
     ``ky`` loop over every window row, the ``kx`` loop over every column of an in-image row,
     the tap body (bounds check, pointers) per in-image tap; the output store with bias,
     requantization or rescale, and clamp."""
@@ -696,14 +696,76 @@ def _conv_f32(node: Node, info: dict) -> dict[str, float]:
     return f
 
 
-def _conv_hybrid(node: Node, info: dict) -> dict[str, float]:
-    """pj_conv_hybrid: per batch a min/max pass and a quantize pass over the input plane
-    (``plane``: elements, each rounded in double precision), then int8 x int8 multiply-adds
-    per in-image tap (``imacs``) and a float rescale per output."""
-    cout, kh, kw, cin = node.inputs[1].shape
-    f = _direct_window(node, kh, kw, cout)
-    f["imacs"] = f["tap_calls"] * cin
-    f["plane"] = float(node.inputs[0].size)
+def _hybrid_plane(n: int, elems: int) -> dict[str, float]:
+    """pj_hybrid_quantize per batch: a min/max (or max |x|) pass and a rounding pass over
+    the batch's ``elems`` floats (``plane``), the scale and zero point (``batches``)."""
+    return {"plane": float(n * elems), "batches": float(n)}
+
+
+def _hybrid_conv(node: Node, info: dict) -> dict[str, float]:
+    """pj_hybrid_conv: the input quantized per batch, then per output pixel the im2col
+    column (``col``: bytes copied or filled, per group) and either the DSP quad path (the
+    column widened to int16, ``col16`` elements, then 4 output channels per pass of
+    SMLAD over 4-tap groups, ``groups``) or one int8 dot product per output channel over the
+    column (``imacs``); a float rescale, bias and clamp per output (``outputs``)."""
+    x = node.inputs[0]
+    cout, kh, kw, cg = node.inputs[1].shape
+    n, h, wd, c = x.shape
+    win = _window(node, (kh, kw))
+    pix = n * win.oh * win.ow
+    k = kh * kw * cg
+    f = _hybrid_plane(n, h * wd * c)
+    f["col"] = float(pix * (c // cg) * k)
+    f["outputs"] = float(pix * cout)
+    if info.get("quad", 0):
+        kpad = (k + 3) // 4 * 4
+        f["col16"] = float(pix * kpad)
+        f["groups"] = float(pix * math.ceil(cout / 4) * (kpad // 4))
+    else:
+        f["imacs"] = float(pix * cout * k)
+    f["pixels"] = float(pix)
+    f["one"] = 1.0
+    return f
+
+
+def _hybrid_dwconv(node: Node, info: dict) -> dict[str, float]:
+    """pj_hybrid_dwconv: the input quantized per batch (asymmetric), then per output pixel
+    the in-image taps: 4 channels per tap in the DSP quad body (``quad_taps``, per channel
+    quad), else one multiply-add per tap and output channel (``tap_calls``); a float
+    rescale per output (``outputs``)."""
+    x = node.inputs[0]
+    _, kh, kw, cout = node.inputs[1].shape
+    n, h, wd, c = x.shape
+    win = _window(node, (kh, kw))
+    taps, _ = _taps(win, h, wd)
+    pix = n * win.oh * win.ow
+    f = _hybrid_plane(n, h * wd * c)
+    quads = c // 4 if info.get("quad", 0) else 0
+    f["quad_taps"] = float(n * taps * quads)
+    f["tap_calls"] = float(n * taps * (cout - 4 * quads))
+    f["outputs"] = float(pix * cout)
+    f["pixels"] = float(pix)
+    f["one"] = 1.0
+    return f
+
+
+def _hybrid_fc(node: Node, info: dict) -> dict[str, float]:
+    """pj_hybrid_fc: per batch row the input quantized (``plane``), then the DSP quad path
+    (row widened to int16, 4 output units per pass over 4-tap groups) or one int8 dot
+    product per unit (``imacs``); a float rescale per output (``outputs``)."""
+    wt = node.inputs[1]
+    k = int(wt.shape[-1])
+    units = int(np.prod(wt.shape[:-1]))
+    batches = int(node.inputs[0].size) // k
+    f = _hybrid_plane(batches, k)
+    if info.get("quad", 0):
+        kpad = (k + 3) // 4 * 4
+        f["col16"] = float(batches * kpad)
+        f["groups"] = float(batches * math.ceil(units / 4) * (kpad // 4))
+    else:
+        f["imacs"] = float(batches * units * k)
+    f["outputs"] = float(batches * units)
+    f["one"] = 1.0
     return f
 
 
@@ -790,7 +852,9 @@ KERNEL_FEATURES = {
     "pj_dwconv_s8_mve": lambda node, info: _dw_strip_kernel(node, info, 4, False),
     "pj_dwconv_s8_mve16": lambda node, info: _dw_strip_kernel(node, info, 16, True),
     "pj_conv_f32": _conv_f32,
-    "pj_conv_hybrid": _conv_hybrid,
+    "pj_hybrid_conv": _hybrid_conv,
+    "pj_hybrid_dwconv": _hybrid_dwconv,
+    "pj_hybrid_fc": _hybrid_fc,
     "pj_dwconv_f32": _dwconv_f32,
     "pj_fc_f32": _fc_f32,
     "pj_pool_f32": _pool_direct,
@@ -806,8 +870,9 @@ KERNEL_FEATURES = {
 
 
 #: picojoule's float32 kernels (the hybrid convolution too: float rescale, double rounding).
-FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_conv_hybrid", "pj_dwconv_f32", "pj_fc_f32",
-                           "pj_pool_f32", "pj_binary_f32", "pj_softmax_f32"})
+FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_hybrid_conv", "pj_hybrid_dwconv",
+                           "pj_hybrid_fc", "pj_dwconv_f32", "pj_fc_f32", "pj_pool_f32",
+                           "pj_binary_f32", "pj_softmax_f32"})
 #: picojoule's int16x8 kernels with their own fit (pj_pool_int also runs int8 max pooling).
 INT16_KERNELS = frozenset({"pj_conv_s16", "pj_dwconv_s16", "pj_pool_int", "pj_addsub_s16",
                            "pj_mul_s16", "pj_softmax_s16", "pj_leaky_relu_s16",

@@ -413,22 +413,32 @@ class _FloatBank(_Bank):
             "padding": pad, "stride_h": s, "stride_w": s, "dilation_h_factor": 1,
             "dilation_w_factor": 1, "fused_activation_function": act})
 
-    def dw(self, h, w, c, k=3, s=1, pad="SAME", mult=1) -> None:
+    def _hybrid_w(self, shape, channels, axis) -> Value:
+        """int8 weights with per-channel scales along ``axis`` (LiteRT's hybrid layers)."""
+        scales = self.rng.uniform(0.002, 0.006, channels).astype(np.float32)
+        return self._const(self.rng.integers(-127, 128, shape).astype(np.int8), "int8",
+                           _q(scales, np.zeros(channels, np.int64), axis))
+
+    def dw(self, h, w, c, k=3, s=1, pad="SAME", mult=1, hybrid=False) -> None:
         kh, kw = (k, k) if isinstance(k, int) else k
         x = self._io((1, h, w, c))
         y = self._out((1, _out_hw(h, kh, s, pad), _out_hw(w, kw, s, pad), c * mult))
-        self._add("DEPTHWISE_CONV_2D", [x, self._f((1, kh, kw, c * mult)),
-                                        self._f((c * mult,))], [y],
+        wt = (self._hybrid_w((1, kh, kw, c * mult), c * mult, 3) if hybrid
+              else self._f((1, kh, kw, c * mult)))
+        self._add("DEPTHWISE_CONV_2D", [x, wt, self._f((c * mult,))], [y],
                   {"padding": pad, "stride_h": s, "stride_w": s, "depth_multiplier": mult,
                    "dilation_h_factor": 1, "dilation_w_factor": 1,
                    "fused_activation_function": "RELU6"})
 
-    def fc(self, k, n, batches=1) -> None:
+    def fc(self, k, n, batches=1, hybrid=False, asymmetric=False) -> None:
         x = self._io((batches, k))
         y = self._out((batches, n))
-        self._add("FULLY_CONNECTED", [x, self._f((n, k)), self._f((n,))], [y],
-                  {"fused_activation_function": "RELU", "keep_num_dims": False,
-                   "weights_format": 0})
+        wt = self._hybrid_w((n, k), n, 0) if hybrid else self._f((n, k))
+        attrs = {"fused_activation_function": "RELU", "keep_num_dims": False,
+                 "weights_format": 0}
+        if hybrid:
+            attrs["asymmetric_quantize_inputs"] = asymmetric
+        self._add("FULLY_CONNECTED", [x, wt, self._f((n,))], [y], attrs)
 
 
 
@@ -600,6 +610,8 @@ _DATA_INT8 = [
     ("softmax_to_int16", 2, 40),
     ("binary", "MUL", (1, 8, 8, 16)), ("binary", "MUL", (1, 8, 8, 16), (1, 1, 1, 16)),
     ("binary", "MUL", (300,)), ("binary", "MUL", (1, 4, 4, 32), (1, 4, 4, 32), "RELU"),
+    ("binary", "MUL", (1, 5, 5, 20)), ("binary", "MUL", (2, 7, 7, 6), (1, 1, 1, 6)),
+    ("binary", "MUL", (1, 16, 16, 4)),
     ("binary", "SUB", (1, 100)), ("binary", "SUB", (1, 6, 6, 8)),
     ("binary", "SUB", (1, 8, 8, 16), (1, 1, 1, 16)), ("binary", "SUB", (2, 250)),
     ("unary", "LOGISTIC", (1, 500), (1 / 256, -128)),
@@ -638,6 +650,14 @@ def float_banks(seed: int = 0) -> dict[str, Model]:
             (6, 6, 8, 8, 3, 1, "SAME"), (30, 4, 24, 48, 1, 1, "SAME"),
             (12, 12, 4, 8, 3, 2, "SAME"), (3, 3, 96, 12, 1, 1, "SAME")]:
         b.conv(h, w, cin, cout, k, s, pad, hybrid=True)
+    for h, w, c, k, s, pad, mult in [
+            (16, 16, 16, 3, 1, "SAME", 1), (12, 12, 24, 3, 2, "SAME", 1),
+            (25, 5, 64, 3, 1, "SAME", 1), (8, 8, 6, 3, 1, "SAME", 2),
+            (10, 10, 7, 5, 1, "VALID", 1), (6, 6, 32, 3, 1, "VALID", 1)]:
+        b.dw(h, w, c, k, s, pad, mult, hybrid=True)
+    for k, n, batches, asym in [(64, 32, 1, False), (250, 10, 1, True), (37, 13, 2, False),
+                                (128, 64, 1, True), (16, 100, 3, False)]:
+        b.fc(k, n, batches, hybrid=True, asymmetric=asym)
     out["f32_hybrid"] = b.model("f32_hybrid")
     return out
 

@@ -18,6 +18,11 @@ Conventions (the importer's, reversed):
 - Custom ops are ``"CUSTOM:<name>"`` with their raw flexbuffer bytes in
   ``attrs["custom_options"]``.
 - ``None`` inputs are written as the absent-tensor index ``-1``.
+- A Value many ops read (the shared weights of an unrolled RNN's steps) is one tensor
+  with one buffer.
+- Ops beyond TFLM's limits are split first (:mod:`picojoule.passes.legalize`), on a copy.
+- A legacy uint8 model (run on int8 re-encodings, :mod:`picojoule.passes.uint8`) is written
+  as the uint8 model again, from a copy.
 - Tensors keep their original TFLite index order (``value.meta["tflite_index"]``) when
   they came from a file, so TFLM tensor indices of a round-tripped model are unchanged.
   The offline memory plan metadata (``OfflineMemoryAllocation``) is only kept when the
@@ -282,13 +287,9 @@ class _Writer:
         key = (node.op, int(node.version))
         if key in self.opcodes:
             return self.opcodes[key]
-        if node.op.startswith("CUSTOM:"):
-            code = _CUSTOM
-        elif node.op in _BUILTIN_CODES:
-            code = _BUILTIN_CODES[node.op]
-        elif node.op.startswith("BUILTIN_") and node.op[8:].isdigit():
-            code = int(node.op[8:])  # an op code the schema bindings do not name
-        else:
+        known = (node.op.startswith("CUSTOM:") or node.op in _BUILTIN_CODES
+                 or (node.op.startswith("BUILTIN_") and node.op[8:].isdigit()))
+        if not known:
             raise ExportError(f"node {node.name!r}: {node.op!r} is not a TFLite builtin op "
                               f"(custom ops are written 'CUSTOM:<name>')")
         self.opcodes[key] = len(self.opcodes)
@@ -498,7 +499,16 @@ class _Writer:
 
 
 def dumps(model: Model) -> bytes:
-    """The ``.tflite`` flatbuffer for ``model``."""
+    """The ``.tflite`` flatbuffer for ``model``; an op beyond TFLM's limits (a CONCATENATION
+    of more than 10 inputs) is written as TFLM takes it (:mod:`picojoule.passes.legalize`),
+    from a copy: ``model`` itself is left as it is."""
+    from picojoule.passes.legalize import LegalizeForTFLM, tflm_violations
+    from picojoule.passes.uint8 import decode_uint8, is_encoded
+
+    if is_encoded(model):  # a legacy uint8 model, run on int8 re-encodings: uint8 again
+        model = decode_uint8(model.clone())
+    if tflm_violations(model):
+        model = LegalizeForTFLM()(model.clone()).model
     return _Writer(model).model_bytes()
 
 

@@ -9,12 +9,14 @@ from picojoule.importers._files import read_model_file
 from picojoule.ir import Model
 
 
-def load_model(path: str | Path, *, nhwc: bool = False, input_shapes=None,
+def load_model(path: str | Path, *, nhwc: bool = True, input_shapes=None,
                static_shapes: bool = True) -> Model:
     """Load a model file, choosing the importer from its contents, with static shapes.
 
-    ``nhwc``: an ONNX model's NCHW inputs and outputs become NHWC, so no TRANSPOSE is left
-    at the edges (what a microcontroller's camera or feature buffer holds anyway).
+    ``nhwc`` (default, as every ``picojoule`` command): an ONNX model's 4-D NCHW inputs and
+    outputs become NHWC, so no TRANSPOSE is left at the edges (what a microcontroller's
+    camera or feature buffer holds anyway); ``nhwc=False`` keeps ONNX's layout (outputs
+    compare with ONNX Runtime's directly). ``.tflite`` models are NHWC already.
 
     ``input_shapes``: sizes for inputs with dynamic dimensions, ``{name: (1, 49, 10, 1)}``
     (or one shape for a single-input model); dynamic sizes not given become 1. An ONNX

@@ -1,5 +1,8 @@
 """Read an ONNX model (opsets 13-21) into the IR, onto the ops the reference interpreter runs.
 
+Models of older opsets are upgraded to opset 13 with ``onnx.version_converter`` first
+(``model.meta["onnx_opset_upgraded_from"]`` records the opset the file had).
+
 The IR's ops are TFLite's builtins with TFLite's conventions (NHWC activations, OHWI
 convolution weights, ``[1, H, W, C*M]`` depthwise weights, ``[N, K]`` fully connected
 weights), so an imported float model runs in :class:`picojoule.runtime.Interpreter` and
@@ -112,10 +115,14 @@ def loads(data: bytes, source: str = "<bytes>", *, base_dir: str | Path | None =
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelFormatError(f"{source}: cannot read its external weights ({msg})"
                                    ) from None
+    _sort_nodes(proto.graph)
+    proto, upgraded_from = _upgrade_opset(proto, source)
     imp = _Importer(proto, source, batch_size)
     imp.options["fused_lstm"] = fused_lstm
     imp.options["input_shapes"] = input_shapes
     model = imp.run()
+    if upgraded_from is not None:
+        model.meta["onnx_opset_upgraded_from"] = upgraded_from
     if optimize:
         from picojoule.passes.fold import FoldBatchNorm, FuseActivations
         from picojoule.passes.layout import LayoutToNHWC
@@ -130,6 +137,85 @@ def loads(data: bytes, source: str = "<bytes>", *, base_dir: str | Path | None =
                 model = LayoutToNHWC(nhwc_inputs=False)(model).model  # int8 transposes
     model.verify()
     return model
+
+
+def _default_opset(proto: Any) -> int:
+    """The model's version of the default ("" / "ai.onnx") operator set (0: none)."""
+    return max((imp.version for imp in proto.opset_import if imp.domain in ("", "ai.onnx")),
+               default=0)
+
+
+def _sort_nodes(graph: Any) -> None:
+    """Put the graph's nodes in an order where each comes after the nodes whose outputs it
+    reads, if they are not already: ONNX requires it, some old exporters (keras2onnx) wrote
+    their graphs backwards, and ONNX Runtime sorts them itself. Stable: a node moves only
+    as far as it must. Names a node's subgraphs read from the outer graph count as inputs.
+    Left alone if some input is never produced (the importer then says which)."""
+    nodes = list(graph.node)
+    made = {name: k for k, n in enumerate(nodes) for name in n.output if name}
+
+    def reads(node: Any) -> set[str]:
+        names = {i for i in node.input if i}
+        for a in node.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                for n in sub.node:
+                    names |= reads(n)
+        return names
+
+    deps = [{made[i] for i in reads(n) if i in made and made[i] != k}
+            for k, n in enumerate(nodes)]
+    if all(d < k for k, ds in enumerate(deps) for d in ds):
+        return
+    import heapq
+
+    users: list[list[int]] = [[] for _ in nodes]
+    for k, ds in enumerate(deps):
+        for d in ds:
+            users[d].append(k)
+    waiting = [len(ds) for ds in deps]
+    ready = [k for k, w in enumerate(waiting) if w == 0]
+    order: list[int] = []
+    while ready:
+        k = heapq.heappop(ready)  # the earliest ready node first
+        order.append(k)
+        for u in users[k]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) < len(nodes):
+        return  # a cycle: left for the importer to report
+    graph.ClearField("node")
+    graph.node.extend(nodes[k] for k in order)
+
+
+def _upgrade_opset(proto: Any, source: str) -> tuple[Any, int | None]:
+    """A model below opset :data:`MIN_OPSET`, upgraded to it by ``onnx.version_converter``
+    (which rewrites the ops whose semantics changed on the way: Softmax's axis, Upsample
+    to Resize, attributes that became inputs ...); ``(proto, opset it had)``. Other models
+    come back as they are, with None. A model the converter cannot upgrade is one error
+    line naming its opset and the converter's complaint."""
+    opset = _default_opset(proto)
+    if not 0 < opset < MIN_OPSET:
+        return proto, None
+    from onnx import version_converter
+
+    try:
+        upgraded = version_converter.convert_version(proto, MIN_OPSET)
+    except Exception as exc:  # RuntimeError / ValidationError from the C++ converter
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        text = text.split(" failed: ", 1)[-1] if "Assertion" in text else text
+        raise UnsupportedOpError(
+            f"{source}: ONNX opset {opset} (picojoule reads opsets {MIN_OPSET}-{MAX_OPSET}); "
+            f"onnx.version_converter could not upgrade it to opset {MIN_OPSET}: "
+            f"{text[:300]}") from None
+    for node in upgraded.graph.node:
+        # Upsample becomes Resize with an all-image region of interest, which Resize reads
+        # only in the tf_crop_and_resize mode: drop it.
+        ctm = next((helper.get_attribute_value(a) for a in node.attribute
+                    if a.name == "coordinate_transformation_mode"), b"half_pixel")
+        if node.op_type == "Resize" and len(node.input) > 1 and ctm != b"tf_crop_and_resize":
+            node.input[1] = ""
+    return upgraded, opset
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -194,6 +280,9 @@ class _Importer:
         nodes = self._fold_constants(list(graph.node))
         self.consumed_outputs = {o.name for o in graph.output}
         nodes = self._fuse_erf_gelu(nodes)
+        from picojoule.importers.onnx_ops.transformer import fuse_patterns
+
+        nodes = fuse_patterns(self, nodes)
         from picojoule.importers.onnx_ops import qdq
 
         nodes = qdq.prepare(self, nodes)
@@ -450,9 +539,16 @@ class _Importer:
             raise self.unsupported(f"a non-constant {what}")
         return self.consts[name]
 
+    def opset_of(self, domain: str) -> int:
+        """The model's version of an operator set ("" and "ai.onnx": the default one)."""
+        domains = ("", "ai.onnx") if domain in ("", "ai.onnx") else (domain,)
+        return max((imp.version for imp in self.proto.opset_import if imp.domain in domains),
+                   default=0)
+
     def unsupported(self, what: str) -> UnsupportedOpError:
         n = self.node
-        return UnsupportedOpError(f"ONNX {n.op_type} (node {n.name!r}): {what} is not supported")
+        return UnsupportedOpError(f"ONNX {n.op_type} (node {n.name!r}, opset "
+                                  f"{self.opset_of(n.domain)}): {what} is not supported")
 
     def emit(self, op: str, inputs: Sequence[Value | None], shape: Sequence[int],
              dtype: str = "float32", attrs: dict[str, Any] | None = None, *,
@@ -508,16 +604,17 @@ class _Importer:
     def _translate(self, node: Any) -> None:
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedOpError(
-                f"ONNX op {node.domain}.{node.op_type} (node {node.name!r}) is not supported "
-                f"(custom domain)")
+                f"ONNX op {node.op_type} (node {node.name!r}) of the custom domain "
+                f"{node.domain!r} (version {self.opset_of(node.domain)}) is not supported: "
+                f"picojoule reads the default ONNX operator set")
         from picojoule.importers.onnx_ops import HANDLERS
 
         handler: Callable[[_Importer, Any, dict[str, Any]], None] | None = HANDLERS.get(
             node.op_type)
         if handler is None:
             raise UnsupportedOpError(
-                f"ONNX op {node.op_type} (node {node.name!r}) is not supported by picojoule's "
-                f"ONNX importer")
+                f"ONNX op {node.op_type} (node {node.name!r}, opset "
+                f"{self.opset_of(node.domain)}) is not supported by picojoule's ONNX importer")
         try:
             handler(self, node, _attrs(node))
         except PicojouleError:

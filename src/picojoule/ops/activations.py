@@ -2,7 +2,9 @@
 PRELU, HARD_SWISH, ELU, GELU and L2_NORMALIZATION.
 
 Reference semantics are TFLM's reference kernels (LiteRT's reference kernels for
-RELU_N1_TO_1 and GELU, which TFLM lacks). Most quantized activations here are
+RELU_N1_TO_1 and GELU, which TFLM lacks, and for the LOGISTIC, TANH and RELU6 nodes of
+legacy uint8 models, marked ``litert_uint8`` by :mod:`picojoule.passes.uint8`: float32
+lookup tables and a requantizing clamp). Most quantized activations here are
 functions of one int8/int16 input value, so ``prepare`` evaluates TFLM's integer
 arithmetic once over the whole input domain (256 or 65536 values) and the kernel is a
 single table lookup. Row-wise ops (SOFTMAX, LOG_SOFTMAX, L2_NORMALIZATION) precompute
@@ -23,7 +25,9 @@ import numpy as np
 
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
-from picojoule.ops.common import broadcast_shape, dtype_range, require_quant, same_shape
+from picojoule.ops.common import (
+    broadcast_shape, dtype_range, litert_uint8, require_quant, same_shape,
+)
 from picojoule.ops.registry import (
     BINARY, ELEMENTWISE, UNARY, Layout, QuantRule, register, unsupported,
 )
@@ -589,6 +593,20 @@ def _int16_rescaled(v: np.ndarray, multiplier: int, left_shift: int) -> np.ndarr
     return wrap_int32(v * multiplier + rnd) >> left_shift
 
 
+def _litert_uint8_lut(node: Node, x: Value, y: Value, fn: Callable[[np.ndarray], np.ndarray]):
+    """LiteRT's uint8 LOGISTIC / TANH (``litert_uint8`` nodes, see
+    :mod:`picojoule.passes.uint8`): ``LUTPopulate<uint8_t>`` in float32. Values enter as
+    (q - zero point), so the int8 re-encoding gets the same table shifted by 128."""
+    table = lut_populate_int8(fn, float(x.quant.scale0), x.quant.zp0, float(y.quant.scale0),
+                              y.quant.zp0, "int8")
+    return _table_kernel(table, x.dtype, y.dtype)
+
+
+def _sigmoid_f32(v: np.ndarray) -> np.ndarray:
+    """``1.0f / (1.0f + std::exp(-value))``."""
+    return (F32(1) / (F32(1) + _expf(-np.asarray(v, F32)))).astype(F32)
+
+
 @register("LOGISTIC", shape=same_shape, traits=(ELEMENTWISE, UNARY),
           quant=QuantRule(fixed={"int8": (1 / 256, -128), "int16": (1 / 32768, 0)},
                           versions={"int8": 2, "int16x8": 3}),
@@ -604,6 +622,10 @@ def prepare_logistic(node: Node):
                            np.where(v < F32(-9.0), np.exp(v64), 1.0 / (1.0 + np.exp(-v64))))
             return out.astype(np.float32)
         return _float_kernel(logistic_f)
+    if x.dtype == "int8" and litert_uint8(node):
+        if float(y.quant.scale0) != 1 / 256:
+            raise unsupported(node, "uint8 output scale other than 1/256")
+        return _litert_uint8_lut(node, x, y, _sigmoid_f32)
     v = _domain(x.dtype)
     if x.dtype == "int8":
         if y.quant.zp0 != -128:
@@ -637,6 +659,9 @@ def prepare_tanh(node: Node):
     _check_types(node, x, y, ("float32", "int8", "int16"))
     if x.dtype == "float32":
         return _float_kernel(lambda a: np.tanh(a.astype(np.float64)))
+    if x.dtype == "int8" and litert_uint8(node):
+        return _litert_uint8_lut(node, x, y,
+                                 lambda a: np.tanh(np.asarray(a, np.float64)).astype(F32))
     v = _domain(x.dtype)
     if x.dtype == "int8":
         multiplier, shift = _frexp_multiplier(float(x.quant.scale0) * float(1 << 27))
@@ -698,6 +723,8 @@ def prepare_relu6(node: Node):
     _check_types(node, x, y, ("float32", "int8", "int16"))
     if x.dtype == "float32":
         return _float_kernel(lambda a: np.minimum(np.maximum(a, F32(0)), F32(6)))
+    if litert_uint8(node):  # LiteRT's QuantizedReluX: requantize, then clamp
+        return _relu_quantized(node, x, y, 0.0, 6.0)
     qmin, qmax = dtype_range(x.dtype)
     zero = x.quant.zp0
     six = int(np.clip(int(tflite_round(float(F32(6.0) / F32(x.quant.scale0)))) + zero,

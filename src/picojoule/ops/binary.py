@@ -1,7 +1,8 @@
 """Elementwise binary ops, bit-exact with TFLM's reference kernels.
 
 ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE, FLOOR_DIV, FLOOR_MOD, MAXIMUM, MINIMUM, the six
-comparisons, LOGICAL_AND/OR/NOT, SELECT_V2 and ADD_N.
+comparisons, LOGICAL_AND/OR/NOT, SELECT_V2 and ADD_N; and, after LiteRT's reference kernels
+where TFLM lacks them, SELECT (v1) and integer FLOOR_DIV / FLOOR_MOD.
 
 Broadcasting: TFLM's ``BroadcastBinaryOpSimple`` walks numpy-style broadcast
 shapes (right-aligned, size-1 dims stretched), so numpy broadcasting is used as is.
@@ -38,7 +39,7 @@ import numpy as np
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
 from picojoule.ops.common import (
-    activation_range, broadcast_shape, dtype_range, require_quant, same_shape,
+    activation_range, broadcast_shape, dtype_range, litert_uint8, require_quant, same_shape,
 )
 from picojoule.ops.registry import (
     BINARY, ELEMENTWISE, FUSES_ACTIVATION, Kernel, QuantRule, UNARY, register, unsupported,
@@ -372,6 +373,21 @@ def prepare_sub(node: Node) -> Kernel:
 # --------------------------------------------------------------------------- MUL
 
 
+def mul_multiplier(node: Node, s1: float, s2: float, so: float) -> tuple[int, int]:
+    """MUL's output multiplier: ``s1 * s2 / so`` in double, as TFLM's mul_common.cc.
+
+    A legacy uint8 MUL (``litert_uint8``, see :mod:`picojoule.passes.uint8`) follows
+    LiteRT's mul.cc instead: product and quotient in float32. A left shift of 32 bits or
+    more (an output scale of ~1e-35: a dead layer) is undefined in C; the shift count is
+    taken modulo 32, as x86 executes LiteRT's ``x * (1 << left_shift)``.
+    """
+    if not litert_uint8(node):
+        return quantize_multiplier(s1 * s2 / so)
+    f32 = np.float32
+    mult, shift = quantize_multiplier(float(f32(f32(s1) * f32(s2)) / f32(so)))
+    return mult, (shift & 31 if shift > 31 else shift)
+
+
 @register("MUL", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
           quant=QuantRule(versions={"int8": 2, "int16x8": 4}), oracle="TFLM",
           dtypes=("float32", "int8", "int16", "int32"))
@@ -386,7 +402,7 @@ def prepare_mul(node: Node) -> Kernel:
     s1, s2, zp1, zp2, so, zpo = _quant_params(node, ins, out)
     if dt == "int16" and (zp1 or zp2 or zpo):
         raise unsupported(node, "int16 with non-zero zero points")
-    mult, shift = quantize_multiplier(s1 * s2 / so)  # double, as mul_common.cc
+    mult, shift = mul_multiplier(node, s1, s2, so)
     lo, hi = activation_range(node, out)
 
     def combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -498,12 +514,49 @@ def prepare_squared_difference(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- FLOOR_DIV / FLOOR_MOD
 
+#: Integer types LiteRT's FLOOR_DIV / FLOOR_MOD take (TFLM's kernels are float32 only).
+FLOOR_INT_DTYPES = {"FLOOR_DIV": ("int8", "int16", "int32"),
+                    "FLOOR_MOD": ("int8", "int16", "int32", "int64")}
+
+
+def floor_int(op: str, a: np.ndarray, b: np.ndarray, np_dtype: np.dtype) -> np.ndarray:
+    """LiteRT's integer FLOOR_DIV / FLOOR_MOD of raw values (quantization is ignored).
+
+    FLOOR_DIV is ``floor(double(a) / double(b))`` converted back to the type; that quotient
+    is exact for these types. The one result outside the type (the minimum over -1) is an
+    undefined conversion in C++: it wraps to the minimum here, as in LiteRT's scalar loop
+    (its vectorised loop, over same-shape int8/int16 blocks of 8, saturates instead).
+    FLOOR_MOD is C's ``a % b`` moved to the divisor's sign (the minimum % -1 is 0, which C
+    leaves undefined). LiteRT refuses a zero divisor ("Division by 0"); here, and in the C
+    kernels, x / 0 and x % 0 are 0.
+    """
+    a64, b64 = np.asarray(a).astype(np.int64), np.asarray(b).astype(np.int64)
+    zero = b64 == 0
+    d = np.where(zero, 1, b64)
+    if op == "FLOOR_DIV":
+        r = np.floor_divide(a64, d)       # exact, then wrapped below (int64 never overflows)
+    else:
+        r = np.fmod(a64, d)               # C's truncated remainder (numpy: MIN % -1 is 0)
+        r = np.where((r != 0) & ((d < 0) != (r < 0)), r + d, r)
+    return np.where(zero, 0, r).astype(np_dtype)
+
+
+def _floor_int(node: Node) -> Kernel:
+    ins = _operands(node)
+    dt = _same_dtypes(node, [*ins, node.outputs[0]], FLOOR_INT_DTYPES[node.op])
+    np_dtype, op = to_numpy(dt), node.op
+    return _plain_kernel(node, ins, lambda a, b: floor_int(op, a, b, np_dtype))
+
+
 
 @register("FLOOR_DIV", shape=broadcast_shape,
-          traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("float32",))
+          traits=(ELEMENTWISE, BINARY), oracle="TFLM; LiteRT reference for integers",
+          dtypes=("float32",) + FLOOR_INT_DTYPES["FLOOR_DIV"])
 def prepare_floor_div(node: Node) -> Kernel:
-    """floor(double(x1) / double(x2)) as float32, with broadcasting."""
+    """floor(double(x1) / double(x2)) as float32, with broadcasting (integers: LiteRT)."""
     ins = _operands(node)
+    if ins[0].dtype in FLOOR_INT_DTYPES["FLOOR_DIV"]:
+        return _floor_int(node)
     _same_dtypes(node, [*ins, node.outputs[0]], ("float32",))
 
     def floor_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -513,10 +566,13 @@ def prepare_floor_div(node: Node) -> Kernel:
 
 
 @register("FLOOR_MOD", shape=broadcast_shape,
-          traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("float32",))
+          traits=(ELEMENTWISE, BINARY), oracle="TFLM; LiteRT reference for integers",
+          dtypes=("float32",) + FLOOR_INT_DTYPES["FLOOR_MOD"])
 def prepare_floor_mod(node: Node) -> Kernel:
     """fmodf(x1, x2) moved to the divisor's sign (Python-style modulo), with broadcasting."""
     ins = _operands(node)
+    if ins[0].dtype in FLOOR_INT_DTYPES["FLOOR_MOD"]:
+        return _floor_int(node)
     _same_dtypes(node, [*ins, node.outputs[0]], ("float32",))
 
     def floor_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -707,3 +763,55 @@ def prepare_select_v2(node: Node) -> Kernel:
     _same_dtypes(node, [x, y, out], ("float32", "int8", "int16", "int32", "int64", "uint8",
                                      "bool"))
     return _plain_kernel(node, [cond, x, y], np.where)
+
+
+def _select_condition_shape(node: Node, cond: Sequence[int], x: Sequence[int],
+                            y: Sequence[int]) -> tuple[int, ...]:
+    """SELECT (v1): x and y of one shape; the condition of that shape too, a scalar, or 1-D
+    over x's first dimension (LiteRT's RankOneSelect). The condition's shape as it
+    broadcasts against x numpy-style (a 1-D one gets trailing unit dimensions)."""
+    cond, x, y = tuple(cond), tuple(x), tuple(y)
+    if x != y:
+        raise unsupported(node, f"x {x} and y {y} of different shapes (SELECT_V2 broadcasts)")
+    if cond == x or cond == ():
+        return cond
+    if len(cond) == 1 and len(x) >= 1 and cond[0] == x[0]:
+        return cond + (1,) * (len(x) - 1)
+    raise unsupported(node, f"a condition of shape {cond} for x of shape {x} (SELECT takes the "
+                      "same shape, a scalar or x's first dimension)")
+
+
+def _select_shape(node: Node, shapes, consts) -> list:
+    """SELECT: the output has x's shape (see :func:`_select_condition_shape`)."""
+    _select_condition_shape(node, shapes[0], shapes[1], shapes[2])
+    return [tuple(shapes[1])]
+
+
+#: Element types LiteRT's SELECT / SELECT_V2 kernels take.
+SELECT_DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64", "bool")
+
+
+@register("SELECT", shape=_select_shape, quant=QuantRule(same=True),
+          oracle="LiteRT reference", dtypes=SELECT_DTYPES)
+def prepare_select(node: Node) -> Kernel:
+    """cond ? x : y (raw values); the condition x-shaped, a scalar or 1-D over x's rows.
+
+    TFLite's first SELECT (LiteRT; TFLM has only SELECT_V2): x and y must have one shape;
+    a 1-D condition picks whole slices along the first dimension. Not elementwise in
+    numpy's sense (a 1-D condition is aligned left), so no layout or in-place rules apply.
+    """
+    cond, x, y = _operands(node, 3)
+    out = node.outputs[0]
+    if cond.dtype != "bool":
+        raise unsupported(node, f"{cond.dtype} condition")
+    _same_dtypes(node, [x, y, out], SELECT_DTYPES)
+    view = _select_condition_shape(node, cond.shape, x.shape, y.shape)
+    if out.shape != x.shape:
+        raise unsupported(node, f"output shape {out.shape} for x of shape {x.shape}")
+
+    def run(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        c = np.asarray(inputs[0]).reshape(view)
+        return [np.where(c, inputs[1], inputs[2]).astype(inputs[1].dtype, copy=False)
+                .reshape(out.shape)]
+
+    return run

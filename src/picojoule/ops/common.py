@@ -13,6 +13,18 @@ from picojoule.ir.dtypes import to_numpy
 from picojoule.ops.registry import unsupported
 
 
+#: Node attribute :mod:`picojoule.passes.uint8` sets on the ops of a legacy uint8 model whose
+#: LiteRT uint8 kernels round unlike TFLM's int8 ones: the model runs on int8 re-encodings
+#: of its uint8 tensors (q - 128, zero point - 128) and these nodes follow LiteRT's uint8
+#: arithmetic (each op module says how; TFLM has no uint8 kernels left to follow).
+LITERT_UINT8 = "litert_uint8"
+
+
+def litert_uint8(node: Node) -> bool:
+    """Whether ``node`` follows LiteRT's uint8 kernel (see :data:`LITERT_UINT8`)."""
+    return bool(node.attrs.get(LITERT_UINT8, False))
+
+
 def dtype_range(dtype: str) -> tuple[int, int]:
     """(min, max) of an integer IR dtype."""
     if dtype == "int4":

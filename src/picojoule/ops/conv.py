@@ -5,6 +5,10 @@ Semantics are TFLM's reference kernels: int8 activations with per-channel int8
 weights and int64 accumulators (int32 when the bias is int32, as TFLM does);
 float32. Hybrid float32 activations with int8 weights, which TFLM refuses, follow
 LiteRT's hybrid kernels (per-batch input quantization, integer dot products).
+Legacy uint8 models run re-encoded as int8 (:mod:`picojoule.passes.uint8`); their
+nodes (marked ``litert_uint8``) follow LiteRT's uint8 kernels: per-tensor weights
+with a filter offset (``sum (x - x_zp) * (w - w_zp)``) and the scale product taken
+in float32 before the multiplier is quantized.
 
 How the kernels stay exact yet fast:
 
@@ -37,6 +41,7 @@ from picojoule.ops.common import (
     activation_range,
     apply_float_activation,
     float_activation_bounds,
+    litert_uint8,
     require_quant,
     shape_ints,
     window_out_size,
@@ -295,13 +300,31 @@ class DepthwiseSum:
 # --------------------------------------------------------------------------- requantization
 def effective_multipliers(node: Node, x: Value, w: Value, out: Value,
                            cout: int) -> tuple[np.ndarray, np.ndarray]:
-    """TFLM ``PopulateConvolutionQuantizationParams``: in_s * w_s[c] / out_s in double."""
+    """TFLM ``PopulateConvolutionQuantizationParams``: in_s * w_s[c] / out_s in double.
+
+    LiteRT's uint8 kernels (nodes marked :data:`LITERT_UINT8`) take the legacy multiplier
+    of ``GetQuantizedConvolutionMultipler``: the scale product in float32, then double.
+    """
     ws = w.quant.scale.astype(np.float64)
     if ws.size not in (1, cout):
         raise unsupported(node, f"{ws.size} weight scales for {cout} output channels")
     ws = np.broadcast_to(ws, (cout,))
-    eff = np.float64(x.quant.scale[0]) * ws / np.float64(out.quant.scale[0])
+    if litert_uint8(node):
+        prod = (x.quant.scale[:1].astype(np.float32) * w.quant.scale.astype(np.float32))
+        eff = np.broadcast_to(prod.astype(np.float64), (cout,)) / np.float64(out.quant.scale[0])
+    else:
+        eff = np.float64(x.quant.scale[0]) * ws / np.float64(out.quant.scale[0])
     return quantize_multipliers(eff)
+
+
+def filter_offset(node: Node) -> int:
+    """The offset added to every weight: ``-zero_point`` of the per-tensor weights of a
+    LiteRT uint8 convolution (:data:`LITERT_UINT8`), else 0 (TFLM's int8 kernels take
+    symmetric weights and ignore their zero point)."""
+    w = node.input(1)
+    if not litert_uint8(node) or w is None or w.quant is None or w.quant.per_channel:
+        return 0
+    return -w.quant.zp0
 
 
 class Requantize:
@@ -478,10 +501,27 @@ def _int_range(dtype: str, zp: int) -> int:
 
 
 # --------------------------------------------------------------------------- hybrid input
+# LiteRT's hybrid kernels quantize their input with tensor_utils::SymmetricQuantizeFloats /
+# AsymmetricQuantizeFloats, which resolve to the NEON kernels (x86 builds run them through
+# NEON_2_SSE), not to the portable ones: the elements [0, n & ~7) are rounded by adding
+# +-0.5 in float32 and truncating (the rest by std::round), the asymmetric range
+# max(0, max) - min(0, min) is taken in float32, and the zero point is added to the rounded
+# product instead of inside the rounding.
 def _round_away(v: np.ndarray) -> np.ndarray:
     """``std::round`` of float32 values, evaluated exactly in float64."""
     v = v.astype(np.float64)
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def litert_round(v: np.ndarray) -> np.ndarray:
+    """The rounding of LiteRT's (NEON) input quantizers over one flat row of float32
+    products: ``trunc(v +- 0.5)`` in float32 for the first ``n & ~7`` elements, std::round
+    for the rest (they differ only at 0.5 - 2**-25)."""
+    v = np.asarray(v, np.float32).reshape(-1)
+    end = v.size & ~7
+    half = np.where(v[:end] < 0, np.float32(-0.5), np.float32(0.5))
+    head = np.trunc((v[:end] + half).astype(np.float32)).astype(np.float64)
+    return np.concatenate([head, _round_away(v[end:])])
 
 
 def symmetric_quantize(x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -492,22 +532,22 @@ def symmetric_quantize(x: np.ndarray) -> tuple[np.ndarray, float]:
         return np.zeros(x.shape, np.float64), np.float32(1.0)
     scale = np.float32(rng / np.float32(127))
     inv = np.float32(np.float32(127) / rng)
-    q = np.clip(_round_away(x * inv), -127, 127)
-    return q, scale
+    q = np.clip(litert_round(x * inv), -127, 127)
+    return q.reshape(x.shape), scale
 
 
 def asymmetric_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, int]:
     """LiteRT ``AsymmetricQuantizeFloats`` of one batch: values, scale, zero point."""
-    rmin = min(0.0, float(np.min(x)))
-    rmax = max(0.0, float(np.max(x)))
+    rmin = min(np.float32(0), np.float32(np.min(x)))
+    rmax = max(np.float32(0), np.float32(np.max(x)))
     if rmin == rmax:
         return np.zeros(x.shape, np.float64), np.float32(1.0), 0
     qmin, qmax = -128.0, 127.0
-    scale = (rmax - rmin) / (qmax - qmin)
-    zp_min = qmin - rmin / scale
-    zp_max = qmax - rmax / scale
-    err_min = abs(qmin) + abs(rmin / scale)
-    err_max = abs(qmax) + abs(rmax / scale)
+    scale = float(np.float32(rmax - rmin)) / (qmax - qmin)
+    zp_min = qmin - float(rmin) / scale
+    zp_max = qmax - float(rmax) / scale
+    err_min = abs(qmin) + abs(float(rmin) / scale)
+    err_max = abs(qmax) + abs(float(rmax) / scale)
     zpd = zp_min if err_min < err_max else zp_max
     if zpd <= qmin:
         zp = -128
@@ -517,8 +557,8 @@ def asymmetric_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, int]:
         zp = int(np.sign(zpd) * np.floor(abs(zpd) + 0.5))
     sf = np.float32(scale)
     inv = np.float32(np.float32(1.0) / sf)
-    q = np.clip(_round_away(np.float32(zp) + x * inv), -128, 127)
-    return q, sf, zp
+    q = np.clip(zp + litert_round(x * inv), -128, 127)
+    return q.reshape(x.shape), sf, zp
 
 
 # --------------------------------------------------------------------------- shape rules
@@ -586,15 +626,17 @@ def prepare_conv_2d(node: Node) -> Kernel:
         or (b is None and node.attrs.get("quantized_bias_type") == "int32"))
     max_x = _int_range(kind, in_zp)
 
+    w_off = filter_offset(node)
+
     def build(wt: np.ndarray, bias: Optional[np.ndarray]):
-        w64 = wt.astype(np.int64)
+        w64 = wt.astype(np.int64) + w_off
         wsum = w64.reshape(cout, -1).sum(axis=1)
         wabs = np.abs(w64).reshape(cout, -1).sum(axis=1)
         bias64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64)
         const = bias64 - in_zp * wsum
         bound = max_x * wabs + np.abs(bias64)
         dt = _exact_float(128 if kind == "int8" else 32768, wabs) or np.dtype(np.int64)
-        gemm = ConvGemm(x.shape, wt, win, in_zp, dt, np.dtype(kind))
+        gemm = ConvGemm(x.shape, w64 if w_off else wt, win, in_zp, dt, np.dtype(kind))
         rq = _quant_output(node, x, w, out, cout, const, bound, wide)
         return lambda ins: rq(gemm(ins[0]))
 
@@ -718,7 +760,10 @@ def prepare_depthwise_conv_2d(node: Node) -> Kernel:
     in_zp = x.quant.zp0 if kind == "int8" else 0
     max_x = _int_range(kind, in_zp)
 
+    w_off = filter_offset(node)
+
     def build(wt: np.ndarray, bias: Optional[np.ndarray]):
+        wt = wt.astype(np.int64) + w_off if w_off else wt
         w64 = wt.astype(np.int64).reshape(-1, cout)
         wsum, wabs = w64.sum(axis=0), np.abs(w64).sum(axis=0)
         bias64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64)

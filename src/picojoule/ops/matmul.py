@@ -19,7 +19,10 @@ functions on int64 arrays.
 
 Oracles: TFLM for float32 / int8 / int16x8 (and int4 weights, unpacked by the
 importer); LiteRT's reference kernels for the hybrid case (float32 activations with
-int8 weights), which TFLM does not support.
+int8 weights), which TFLM does not support, and for legacy uint8 layers (re-encoded as
+int8 with per-tensor weights and a weight offset by :mod:`picojoule.passes.uint8`,
+marked ``litert_uint8``: LiteRT's uint8 kernel scales the accumulator in double and
+rounds, instead of the fixed-point requantization).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from picojoule.ops.common import (
     apply_float_activation,
     dtype_range,
     float_activation_bounds,
+    litert_uint8,
     require_quant,
 )
 from picojoule.ops.registry import (
@@ -221,7 +225,8 @@ def _fc_geometry(node: Node) -> tuple[int, int, int]:
 @register("FULLY_CONNECTED", shape=_fc_shape, traits=(FUSES_ACTIVATION,),
           quant=QuantRule(weights=Weights(1, 0, 2, 0),
                           versions={"int8": 4, "int16x8": 7, "int4-weights": 10}),
-          macs=_fc_macs, oracle="TFLM", dtypes=("float32", "int8", "int16"))
+          macs=_fc_macs, oracle="TFLM",
+          dtypes=("float32", "int8", "int16", "float32 x int8 (hybrid, LiteRT reference)"))
 def prepare_fully_connected(node: Node) -> Kernel:
     """Fully connected: float32, int8 (int8/int4 weights), int16x8; hybrid per LiteRT ref."""
     x, w = node.inputs[0], node.inputs[1]
@@ -244,7 +249,7 @@ def _const_or_none(v: Value | None) -> np.ndarray | None:
 
 def _prepare_fc_float(node: Node) -> Kernel:
     """float32: TFLM sums in float32; we sum in float64 (more exact, within tolerance)."""
-    x, w, bias = node.inputs[0], node.inputs[1], node.input(2)
+    w, bias = node.inputs[1], node.input(2)
     out = node.outputs[0]
     batches, k, n = _fc_geometry(node)
     lo, hi = float_activation_bounds(node)
@@ -299,6 +304,8 @@ def _prepare_fc_quantized(node: Node) -> Kernel:
     batches, k, n = _fc_geometry(node)
     if w.quant.per_channel and w.quant.scale.size != n:
         raise unsupported(node, f"{w.quant.scale.size} weight scales for {n} output channels")
+    if litert_uint8(node):
+        return _prepare_fc_litert_uint8(node, batches, k, n)
     wide = x.dtype == "int16" and not (
         (bias is not None and bias.dtype == "int32")
         or (bias is None and node.attrs.get("quantized_bias_type") == "int32"))
@@ -359,43 +366,71 @@ def _prepare_fc_quantized(node: Node) -> Kernel:
     return run_generic
 
 
-def _round_half_away(v: np.ndarray) -> np.ndarray:
-    """roundf of float32 values, done in float64 so ``|v| + 0.5`` cannot round up."""
-    v = v.astype(np.float64)
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+def fc_uint8_scale(node: Node) -> float:
+    """The output scale LiteRT's uint8 FULLY_CONNECTED reference kernel multiplies its
+    accumulator by: ``double(s_in) * double(s_w) / double(s_out)``."""
+    x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    if w.quant.per_channel:
+        raise unsupported(node, "uint8 weights quantized per channel")
+    return (float(np.float32(x.quant.scale0)) * float(np.float32(w.quant.scale0))
+            / float(np.float32(out.quant.scale0)))
+
+
+def round_scaled_accumulators(acc: np.ndarray, scale: float) -> np.ndarray:
+    """``static_cast<int32_t>(round(double(acc) * scale))``: the product in double, C's
+    ``round`` (halves away from zero) exactly, and x86's INT32_MIN for a result outside
+    int32 (what the cast does there)."""
+    v = np.asarray(acc, np.float64) * scale
+    t = np.trunc(v)
+    r = t + np.sign(v) * (np.abs(v - t) >= 0.5)
+    inside = np.abs(r) < 2.0 ** 31
+    return np.where(inside, np.where(inside, r, 0).astype(np.int64), -(1 << 31))
+
+
+def _prepare_fc_litert_uint8(node: Node, batches: int, k: int, n: int) -> Kernel:
+    """LiteRT's uint8 FULLY_CONNECTED reference kernel (``litert_uint8`` nodes, re-encoded
+    as int8 by :mod:`picojoule.passes.uint8`): the int32 accumulator
+    ``sum (x - x_zp)(w - w_zp) + bias`` scaled in double and rounded
+    (:func:`round_scaled_accumulators`), not requantized in fixed point."""
+    x, w, bias = node.inputs[0], node.inputs[1], node.input(2)
+    out = node.outputs[0]
+    if x.dtype != "int8" or w.dtype != "int8" or (bias is not None and bias.dtype != "int32"):
+        raise unsupported(node, f"a uint8 layer re-encoded as {x.dtype} x {w.dtype}")
+    scale = fc_uint8_scale(node)
+    in_off, w_off, zp = -x.quant.zp0, -w.quant.zp0, out.quant.zp0
+    lo, hi = activation_range(node, out)
+    shape = out.shape
+    wc, bc = _const_or_none(w), _const_or_none(bias)
+    has_bias = bias is not None
+
+    def run(inputs):
+        xs = inputs[0].reshape(batches, k).astype(np.float64) + in_off
+        wm = wc if wc is not None else inputs[1]
+        # every product and partial sum is an integer below 2**53: exact in float64
+        acc = xs @ (wm.reshape(n, k).astype(np.float64) + w_off).T
+        acc = acc.astype(np.int64)
+        if has_bias:
+            acc += (bc if bc is not None else inputs[2]).reshape(n).astype(np.int64)
+        y = fp.wrap_int32(round_scaled_accumulators(fp.wrap_int32(acc), scale) + zp)
+        return [np.clip(y, lo, hi).astype(np.int8).reshape(shape)]
+
+    return run
 
 
 def _hybrid_quantize_rows(x: np.ndarray, asymmetric: bool) -> tuple[np.ndarray, np.ndarray,
                                                                      np.ndarray]:
-    """LiteRT BatchQuantizeFloats: per row int8 values, float32 scaling factor, offset."""
-    mn = x.min(axis=1)
-    mx = x.max(axis=1)
-    if not asymmetric:
-        rng = np.maximum(np.abs(mn), np.abs(mx))                 # float32
-        zero = rng == 0
-        safe = np.where(zero, np.float32(1), rng)
-        sf = np.where(zero, np.float32(1), safe / np.float32(127)).astype(np.float32)
-        inv = (np.float32(127) / safe).astype(np.float32)
-        q = np.clip(_round_half_away(x * inv[:, None]), -127, 127)
-        q[zero] = 0
-        return q, sf, np.zeros(x.shape[0], np.float64)
-    rmin = np.minimum(np.float32(0), mn).astype(np.float64)
-    rmax = np.maximum(np.float32(0), mx).astype(np.float64)
-    same = rmin == rmax
-    scale = np.where(same, 1.0, (rmax - rmin) / 255.0)
-    zp_min = -128.0 - rmin / scale
-    zp_max = 127.0 - rmax / scale
-    err_min = 128.0 + np.abs(rmin / scale)
-    err_max = 127.0 + np.abs(rmax / scale)
-    zpd = np.where(err_min < err_max, zp_min, zp_max)
-    off = np.where(zpd <= -128.0, -128.0,
-                   np.where(zpd >= 127.0, 127.0, fp.tflite_round(zpd)))
-    off = np.where(same, 0.0, off)
-    sf = np.where(same, 1.0, scale).astype(np.float32)
-    inv = (np.float32(1) / sf).astype(np.float32)
-    v = (x * inv[:, None]).astype(np.float32) + off.astype(np.float32)[:, None]
-    q = np.clip(_round_half_away(v.astype(np.float32)), -128, 127)
-    q[same] = 0
+    """LiteRT BatchQuantizeFloats: per row int8 values, float32 scaling factor, offset (the
+    NEON quantizers LiteRT runs, see :mod:`picojoule.ops.conv`)."""
+    from picojoule.ops.conv import asymmetric_quantize, symmetric_quantize
+
+    q = np.empty(x.shape, np.float64)
+    sf = np.empty(x.shape[0], np.float32)
+    off = np.zeros(x.shape[0], np.float64)
+    for r in range(x.shape[0]):
+        if asymmetric:
+            q[r], sf[r], off[r] = asymmetric_quantize(x[r])
+        else:
+            q[r], sf[r] = symmetric_quantize(x[r])
     return q, sf, off
 
 
@@ -406,7 +441,7 @@ def _prepare_fc_hybrid(node: Node) -> Kernel:
     asymmetric_quantize_inputs), the integer dot product is scaled in float32 by
     row scale x weight scale and added to the float bias. TFLM does not run this.
     """
-    x, w, bias = node.inputs[0], node.inputs[1], node.input(2)
+    w, bias = node.inputs[1], node.input(2)
     out = node.outputs[0]
     require_quant(node, w, "weights")
     if w.data is None:

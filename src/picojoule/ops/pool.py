@@ -5,7 +5,8 @@ from averages (TFLM divides by the number of taps inside the image) and never wi
 a max (the padding is the dtype's lowest value, TFLM's initial maximum).
 Quantized averages round the integer sum half away from zero, as TFLM does with
 C's truncating division; no requantization (input and output share scale and zero
-point, which TFLM checks).
+point, which TFLM checks). Legacy uint8 averages (``litert_uint8``, see
+:mod:`picojoule.passes.uint8`) round halves up, as LiteRT's uint8 kernel does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 from picojoule.ir import Node
 from picojoule.ops.common import (
-    activation_range, apply_float_activation, float_activation_bounds, window_out_size,
+    activation_range, apply_float_activation, float_activation_bounds, litert_uint8,
+    window_out_size,
 )
 from picojoule.ops.conv import PadBuffer, Window, make_window, windows
 from picojoule.ops.registry import (
@@ -110,6 +112,15 @@ def prepare_average_pool_2d(node: Node) -> Kernel:
     cnt = counts.astype(np.int64)
     half = cnt // 2
     odt = np.dtype(kind)
+
+    if litert_uint8(node):
+        # LiteRT's uint8 kernel: (acc + n/2) / n on the uint8 sum, which is never negative,
+        # so halves round up; on the int8 re-encoding (sum - 128 n) that is a floor.
+        def run_u8(ins: Sequence[np.ndarray]) -> list:
+            acc = _window_reduce(pad(ins[0]), win, "sum", np.int64)
+            return [np.clip((acc + half) // cnt, lo, hi).astype(odt)]
+
+        return run_u8
 
     def run(ins: Sequence[np.ndarray]) -> list:
         acc = _window_reduce(pad(ins[0]), win, "sum", np.int64)

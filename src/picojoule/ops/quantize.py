@@ -3,7 +3,9 @@
 * QUANTIZE float32 -> int8/int16: ``q = clamp(round(x / scale) + zp)`` with the
   division and rounding in float32 (TFLM ``AffineQuantize``).
 * QUANTIZE int -> int (requantize): ``clamp(MultiplyByQuantizedMultiplier(x - zp_in,
-  s_in / s_out) + zp_out)`` with the multiplier from double (TFLM ``Requantize``).
+  s_in / s_out) + zp_out)`` with the multiplier from double (TFLM ``Requantize``); the
+  ones :mod:`picojoule.passes.uint8` puts before a legacy uint8 CONCATENATION's inputs
+  (``litert_uint8``) follow LiteRT's float32 rescaling of concatenated uint8 inputs.
 * DEQUANTIZE: ``float(double(scale) * (q - zp))``.
 * CAST: integers wrap (two's complement), float -> integer truncates toward zero and
   saturates (NaN -> 0 in TFLM), anything -> bool is ``!= 0``. The mirrored cast.cc is a
@@ -26,7 +28,7 @@ import numpy as np
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
 from picojoule.quant.fixedpoint import multiply_by_quantized_multiplier_fast
-from picojoule.ops.common import dtype_range, same_shape
+from picojoule.ops.common import dtype_range, litert_uint8, same_shape
 from picojoule.ops.registry import (
     CONVERT, ELEMENTWISE, Kernel, QuantRule, UNARY, register, unsupported,
 )
@@ -119,6 +121,8 @@ def prepare_quantize(node: Node) -> Kernel:
 
     if (x.dtype, y.dtype) not in _REQUANT_PAIRS:
         raise unsupported(node, f"{x.dtype} -> {y.dtype}")
+    if litert_uint8(node):
+        return _concat_rescale(node, x, y)
     in_scale, in_zp = _scale_zp(x)
     mult, shift = quantize_multiplier(in_scale / out_scale)  # double, as quantize_common.cc
 
@@ -132,6 +136,31 @@ def prepare_quantize(node: Node) -> Kernel:
         return np.clip(scaled, lo, hi)
 
     return _elementwise_kernel(x.dtype, y.dtype, requantize)
+
+
+def concat_rescale_table(x: Value, y: Value) -> np.ndarray:
+    """LiteRT's ``ConcatenationWithScaling`` for one uint8 input, over the 256 int8 codes of
+    the input's re-encoding (in int8 order): ``round(u * scale + bias) + zp_out`` in float32
+    on the uint8 value u = q + 128, with ``scale = s_in * (1 / s_out)`` and
+    ``bias = -zp_in * scale``, clamped to [0, 255], re-encoded (- 128)."""
+    f32 = np.float32
+    scale = f32(x.quant.scale0) * (f32(1) / f32(y.quant.scale0))
+    bias = f32(-(x.quant.zp0 + 128)) * scale
+    u = np.arange(256, dtype=np.int64).astype(f32)
+    t = (u * scale).astype(f32) + bias
+    rounded = np.trunc(t.astype(np.float64) + np.copysign(0.5, t))     # TfLiteRound (roundf)
+    out = rounded.astype(np.int64) + y.quant.zp0 + 128
+    return np.clip(out, 0, 255) - 128
+
+
+def _concat_rescale(node: Node, x: Value, y: Value) -> Kernel:
+    """A QUANTIZE the uint8 pass (:mod:`picojoule.passes.uint8`, ``litert_uint8``) puts
+    before a CONCATENATION input whose quantization differs from the output's: LiteRT
+    requantizes such uint8 inputs in float32 (:func:`concat_rescale_table`)."""
+    if x.dtype != "int8" or y.dtype != "int8" or x.quant is None:
+        raise unsupported(node, f"a uint8 concatenation rescale of {x.dtype} -> {y.dtype}")
+    table = concat_rescale_table(x, y)
+    return _elementwise_kernel("int8", "int8", lambda v: table[np.asarray(v, np.int64) + 128])
 
 
 # --------------------------------------------------------------------------- DEQUANTIZE

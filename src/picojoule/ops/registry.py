@@ -234,6 +234,15 @@ def has_trait(node_or_op: Node | str, *traits: str) -> bool:
     return info is not None and info.has(*traits)
 
 
+def takes_activations(op: str, dtype: str) -> bool:
+    """Whether the op's reference kernel (and so its oracle) runs with ``dtype``
+    activations, by its ``dtypes``: the quantizer keeps an op that lacks the scheme's type
+    in int8 (:mod:`picojoule.quantize.islands`). An op that lists no dtypes, or that
+    picojoule does not know, is assumed to."""
+    info = REGISTRY.get(op)
+    return info is None or not info.dtypes or dtype in info.dtypes
+
+
 def ops_with(*traits: str) -> frozenset[str]:
     """Names of the registered ops carrying every one of ``traits``."""
     return frozenset(n for n, i in REGISTRY.items() if i.has(*traits))

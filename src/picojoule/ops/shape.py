@@ -27,7 +27,9 @@ import numpy as np
 
 from picojoule.ir import Node, Value
 from picojoule.ir.dtypes import to_numpy
-from picojoule.ops.common import same_shape, shape_axis, shape_input, shape_ints
+from picojoule.ops.common import (
+    litert_uint8, same_shape, shape_axis, shape_input, shape_ints,
+)
 from picojoule.ops.registry import (
     ALIAS, MOVEMENT, Kernel, Layout, QuantRule, register, unsupported,
 )
@@ -983,6 +985,27 @@ def _bilinear_int_coords(in_size: int, out_size: int, align: bool, half: bool):
     return pos, lo, hi
 
 
+def _resize_bilinear_litert_uint8(ih: int, iw: int, oh: int, ow: int, align: bool,
+                                  half: bool) -> Kernel:
+    """LiteRT's uint8 RESIZE_BILINEAR (``litert_uint8`` nodes of a legacy uint8 model run on
+    its int8 re-encoding, see :mod:`picojoule.passes.uint8`): the float32 interpolation of
+    the uint8 values, products and sums in the C++ order, + 0.5 and truncation."""
+    f32 = np.float32
+    y0, y1, fy = _bilinear_float_coords(ih, oh, align, half)
+    x0, x1, fx = _bilinear_float_coords(iw, ow, align, half)
+    one = f32(1)
+    wy0, wy1 = (one - fy)[:, None, None], fy[:, None, None]
+    wx0, wx1 = (one - fx)[None, :, None], fx[None, :, None]
+
+    def run_u8(inputs):
+        u = inputs[0].astype(f32) + f32(128)          # the uint8 values, exactly
+        a, b = u[:, y0], u[:, y1]
+        v = (a[:, :, x0] * wy0 * wx0 + b[:, :, x0] * wy1 * wx0
+             + a[:, :, x1] * wy0 * wx1 + b[:, :, x1] * wy1 * wx1 + f32(0.5))
+        return [(v.astype(np.int32) - 128).astype(np.int8)]
+    return run_u8
+
+
 @register("RESIZE_BILINEAR", shape=_resize_shape,
           quant=QuantRule(same=True, versions={"int8": 2}), oracle="TFLM",
           dtypes=("int8", "float32"))
@@ -1006,6 +1029,8 @@ def prepare_resize_bilinear(node: Node) -> Kernel:
         return run_float
     if dtype != "int8":
         raise unsupported(node, f"{dtype} data (TFLM resizes float32 and int8 bilinearly)")
+    if litert_uint8(node):
+        return _resize_bilinear_litert_uint8(ih, iw, oh, ow, align, half)
     py, y0, y1 = _bilinear_int_coords(ih, oh, align, half)
     px, x0, x1 = _bilinear_int_coords(iw, ow, align, half)
     dy1 = (py - 1024 * y0)[:, None, None]
@@ -1127,4 +1152,39 @@ def prepare_depth_to_space(node: Node) -> Kernel:
     def run(inputs):
         y = inputs[0].reshape(n, h, w, bs, bs, c // (bs * bs)).transpose(0, 1, 3, 2, 4, 5)
         return [np.ascontiguousarray(y).reshape(shape)]
+    return run
+
+
+# --------------------------------------------------------------------------- REVERSE_V2
+
+def reverse_axes(node: Node) -> list[int]:
+    """REVERSE_V2's axes: the constant int32 input 1, negatives wrapped, sorted. TFLM
+    reverses one run of adjacent axes (it refuses others, and reads past an empty list)."""
+    rank = len(node.inputs[0].shape)
+    v = node.input(1)
+    if v is not None and v.dtype != "int32":
+        raise unsupported(node, f"a {v.dtype} axis tensor (TFLM takes int32)")
+    given = [int(a) for a in _const(node, 1, "axis").reshape(-1)]
+    if not given:
+        raise unsupported(node, "an empty axis list")
+    axes = sorted(_axis(a, rank, node) for a in given)
+    if rank == 0 or any(b != a + 1 for a, b in zip(axes, axes[1:])):
+        raise unsupported(node, f"axes {given} of a rank-{rank} tensor (TFLM reverses one run "
+                          "of adjacent axes, each once)")
+    return axes
+
+
+@register("REVERSE_V2", shape=same_shape,
+          traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
+          dtypes=("int8", "uint8", "int16", "int32", "int64", "float32", "bool"))
+def prepare_reverse_v2(node: Node) -> Kernel:
+    """Reverse the element order along the constant ``axis`` input's (adjacent) axes."""
+    axes = tuple(reverse_axes(node))
+    x, out = node.inputs[0], node.outputs[0]
+    if out.shape != x.shape or out.dtype != x.dtype:
+        raise unsupported(node, f"{x.dtype}{list(x.shape)} input with a "
+                          f"{out.dtype}{list(out.shape)} output")
+
+    def run(inputs):
+        return [np.ascontiguousarray(np.flip(inputs[0], axes))]
     return run

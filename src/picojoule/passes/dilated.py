@@ -12,7 +12,8 @@ reference pads with the zero point, as LiteRT does).
 ``dilation = d``, when that is the same computation: a batch of one, the block the same
 along both axes (or a 1-D dilation), the conv VALID with stride 1, and the pads and crops
 equal to what the dilated convolution's own SAME or VALID padding does (the first output
-pixel at the same input offset, as many outputs). Padded taps read the zero point either
+pixel at the same input offset, as many outputs), and not hybrid (LiteRT quantizes a hybrid
+conv's input per batch, so the space-to-batch batches have their own scales). Padded taps read the zero point either
 way, so every output is the same integer (or float). The block and crops tensors may be
 shared; the pass only rewrites when the intermediate tensors have no other reader.
 """
@@ -54,6 +55,13 @@ def _paddings(size: int, k: int, d: int, pad_before: int, crop_before: int,
     return names
 
 
+def _hybrid(conv: Node) -> bool:
+    """Float activations with integer weights: LiteRT quantizes each space-to-batch batch
+    on its own (its own input scale), so one dilated conv would compute something else."""
+    x, w = conv.inputs[0], conv.input(1)
+    return x is not None and x.dtype == "float32" and w is not None and w.dtype != "float32"
+
+
 def _same_quant(a, b) -> bool:
     if a.quant is None or b.quant is None:
         return a.quant is None and b.quant is None and a.dtype == b.dtype
@@ -79,7 +87,7 @@ class FuseDilatedConv(Pass):
         conv = _sole_user(g, s2b)
         if conv is not None and conv.op == "EXPAND_DIMS":
             return FuseDilatedConv._fuse_1d(g, s2b, conv)
-        if conv is None or conv.op not in _CONVS:
+        if conv is None or conv.op not in _CONVS or _hybrid(conv):
             return False
         b2s = _sole_user(g, conv)
         if b2s is None or b2s.op != "BATCH_TO_SPACE_ND":
@@ -130,6 +138,8 @@ class FuseDilatedConv(Pass):
         (1 x k) -> RESHAPE (N, L', C') -> BATCH_TO_SPACE_ND. The EXPAND_DIMS, conv and
         RESHAPE stay, on the whole sequence, with the conv dilated along its width."""
         conv = _sole_user(g, expand)
+        if conv is not None and _hybrid(conv):
+            return False
         reshape = _sole_user(g, conv) if conv is not None and conv.op in _CONVS else None
         b2s = _sole_user(g, reshape) if reshape is not None and reshape.op == "RESHAPE" \
             else None

@@ -6,7 +6,8 @@
   weights scaled by ``c`` and bias ``b * c + d``. A lone ADD of a per-channel constant is
   folded into the bias too. Arithmetic is in float64, rounded once to float32.
 - :class:`FuseActivations`: a RELU / RELU6 / RELU_N1_TO_1 that is the only reader of a
-  layer's (or ADD/SUB/MUL's) output becomes its ``fused_activation_function``.
+  layer's (or ADD/SUB/MUL's) output, directly or through reshapes, becomes its
+  ``fused_activation_function``.
 
 Both act on float32 layers only (quantized graphs carry their scales on the values) and
 never on a value that is a graph output.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from picojoule.ir import Graph, Model, Node, Value
-from picojoule.ops.registry import FUSES_ACTIVATION, has_trait, info_of
+from picojoule.ops.registry import ALIAS, FUSES_ACTIVATION, has_trait, info_of
 from picojoule.passes.base import Pass, PassResult
 
 def _layer(node: Node):
@@ -133,7 +134,9 @@ class FoldBatchNorm(Pass):
 
 _ACTS = {"RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1"}
 class FuseActivations(Pass):
-    """Fuse a RELU-family activation into the float op that alone feeds it."""
+    """Fuse a RELU-family activation into the float op that alone feeds it, also through
+    reshapes between them (an elementwise activation commutes with a reshape: a 1-D
+    convolution lowered to CONV_2D and RESHAPE keeps its fused ReLU)."""
 
     def call(self, model: Model) -> PassResult:
         changed = False
@@ -142,10 +145,19 @@ class FuseActivations(Pass):
                 if node not in g.nodes or node.op not in _ACTS:
                     continue
                 x = node.inputs[0]
-                src = x.producer
-                if (src is None or not has_trait(src, FUSES_ACTIVATION) or x.dtype != "float32"
+                if _sole_reader(g, x) is not node or x.dtype != "float32":
+                    continue
+                # x = RESHAPE(...(RESHAPE(s))) of a value s the layer alone produces
+                last, s = None, x
+                while s.producer is not None and has_trait(s.producer, ALIAS) and \
+                        s.producer.inputs and _sole_reader(g, s.producer.inputs[0]) is \
+                        s.producer and s.producer.inputs[0].dtype == "float32":
+                    last = last or s.producer
+                    s = s.producer.inputs[0]
+                src = s.producer
+                if (src is None or not has_trait(src, FUSES_ACTIVATION)
                         or src.attrs.get("fused_activation_function", "NONE") != "NONE"
-                        or _sole_reader(g, x) is not node or len(src.outputs) != 1):
+                        or len(src.outputs) != 1):
                     continue
                 if src.op == "FULLY_CONNECTED" and src.input(1) is not None and \
                         src.input(1).dtype != "float32":
@@ -154,8 +166,9 @@ class FuseActivations(Pass):
                 # keep the activation's output name: it may be the graph's output
                 y = node.outputs[0]
                 g.remove_node(node)
-                src.outputs[0] = y
-                y.producer = src
+                owner = last or src
+                owner.outputs[0] = y
+                y.producer = owner
                 x.producer = None
                 changed = True
         return PassResult(model, changed)

@@ -2,7 +2,9 @@
 
 The first axis of every array indexes samples; each sample is shaped like the model's
 input with or without its batch dimension (``[N, 32, 32, 3]`` and ``[N, 1, 32, 32, 3]``
-both calibrate a ``[1, 32, 32, 3]`` input). Models with several inputs take an ``.npz``
+both calibrate a ``[1, 32, 32, 3]`` input; an ONNX model's image input, NHWC once imported,
+also takes NCHW samples ``[N, 3, 32, 32]``, and a 1-D convolution's (N, L, C) input
+(N, C, L) ones). Models with several inputs take an ``.npz``
 whose keys are the input names (or, failing that, one array per input in order).
 """
 
@@ -40,6 +42,13 @@ def _split(arr: np.ndarray, v: Value, where: str) -> list[np.ndarray]:
             raise CalibrationError(f"{where}: {arr.dtype} data for {v.dtype} input {v.name!r}")
     rest = tuple(arr.shape[1:])
     core = want[1:] if want and want[0] == 1 else want
+    if v.meta.get("layout") in ("NHWC", "NLC") and rest not in (want, core):
+        # An ONNX input picojoule made channels-last, calibrated with data in ONNX's
+        # channels-first layout (what a PyTorch data loader yields): move the channels last.
+        first = (want[0], want[-1], *want[1:-1])
+        if rest in (first, first[1:]):
+            arr = np.moveaxis(arr, 1 - len(want), -1)
+            rest = tuple(arr.shape[1:])
     if arr.ndim >= 1 and rest == want:
         samples = [arr[i] for i in range(arr.shape[0])]
     elif arr.ndim >= 1 and rest == core:

@@ -8,12 +8,19 @@ Steps (:func:`quantize_model`):
    activation (``minmax``; ``percentile`` and ``mse`` add a histogram pass);
 3. choose parameters: tensors that TFLM requires to share quantization (pooling, reshape,
    concatenation, pad, ... inputs and outputs) are unified and get the union of their
-   ranges; SOFTMAX / LOGISTIC / TANH outputs get TFLite's fixed scales;
+   ranges; SOFTMAX / LOGISTIC / TANH outputs get TFLite's fixed scales. Also unified, so
+   that what they store is shared: the inputs of layers that read one weight tensor, and
+   values an importer tagged as one tensor (``meta["quant_group"]``: an RNN's steps);
 4. rewrite: activations int8 (or int16), weights per-channel symmetric (zero point 0,
    axis 0 for CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV, 3 for DEPTHWISE_CONV_2D), bias
    int32 (int64 for 16x8) with scale ``input_scale * weight_scale``, other float
-   constants per tensor; QUANTIZE / DEQUANTIZE at the float graph inputs / outputs unless
-   ``int_io``; op versions as TFLite's converter numbers them;
+   constants per tensor; a constant several ops read is quantized once and stays one
+   tensor (a reader needing other parameters, such as a bias at another input scale,
+   gets its own); QUANTIZE / DEQUANTIZE at the float graph inputs / outputs unless
+   ``int_io``; ops beyond TFLM's limits split (:mod:`picojoule.passes.legalize`); op
+   versions as TFLite's converter numbers them; with int16 activations, ops whose
+   kernels take int8 only stay int8 between requantizing QUANTIZE ops
+   (:mod:`picojoule.quantize.islands`);
 5. report: SQNR of every layer's dequantized integer output against the float output on
    the calibration samples (:mod:`picojoule.quantize.report`).
 """
@@ -30,7 +37,10 @@ from picojoule.ir import Graph, Model, Node, Quant, Value
 from picojoule.ops.registry import info_of
 from picojoule.passes.base import PassManager
 from picojoule.passes.fold import FoldBatchNorm, FuseActivations
+from picojoule.passes.legalize import LegalizeForTFLM
 from picojoule.quantize.calibration import CalibrationError, Sample, normalise_samples
+from picojoule.quantize.islands import keep_int8
+from picojoule.quantize.lowering import clip_ranges, lower_for_tflm
 from picojoule.quantize.observers import METHODS, Histogram, MinMax, mse_weight_scales
 from picojoule.quantize.report import QuantReport, measure_sqnr
 from picojoule.quantize.schemes import Scheme, get_scheme
@@ -131,13 +141,18 @@ def _dequantize_constants(g: Graph) -> None:
                 g.replace_input(user, i, new)
             g.outputs = [new if o is out else o for o in g.outputs]
             g.remove_node(node)
+    # One float copy of a constant however many ops read it (the entry keeps ``v`` alive,
+    # so its id is not reused).
+    floats: dict[int, tuple[Value, Value]] = {}
     for node in g.nodes:
         if not node.outputs or node.outputs[0].dtype != "float32":
             continue
         for i, v in enumerate(node.inputs):
             if v is not None and v.is_const and v.dtype in ("int8", "int4") and v.quant:
-                new = Value(v.name, v.shape, "float32", data=_dequant(v.data, v.quant))
-                g.replace_input(node, i, new)
+                if id(v) not in floats:
+                    floats[id(v)] = (v, Value(v.name, v.shape, "float32",
+                                              data=_dequant(v.data, v.quant)))
+                g.replace_input(node, i, floats[id(v)][1])
                 node.attrs.pop("asymmetric_quantize_inputs", None)
 
 
@@ -164,6 +179,13 @@ def prepare_float(model: Model) -> Model:
                 f"quantize takes a float model")
     if not any(v.dtype == "float32" for v in g.inputs):
         raise QuantizeError("model has no float32 input to quantize")
+    for node in g.nodes:
+        if any(v is not None and v.variable and v.dtype == "float32" for v in node.inputs):
+            raise QuantizeError(
+                f"{node.op} node {node.name!r} keeps float state (variable tensors): "
+                f"quantize does not choose the scales of an integer {node.op} yet"
+                + (" (import the ONNX LSTM unrolled, without fused_lstm, to quantize it)"
+                   if node.op == "UNIDIRECTIONAL_SEQUENCE_LSTM" else ""))
     for k, v in enumerate(g.values()):
         v.meta["pj_qid"] = k
     return fm
@@ -246,6 +268,13 @@ def _assign(fm: Model, ranges: dict[int, tuple[float, float]], scheme: Scheme) -
         q = scheme.fixed_output(node.op)
         if q is not None and node.outputs[0].dtype == "float32":
             fixed[id(node.outputs[0])] = q
+    # Values that must share one quantization for storage's sake (not because a kernel
+    # requires it): joined unless their group already has a fixed output scale.
+    fixed_roots = {uf.find(k) for k in fixed}
+    for xs in [*_shared_weight_inputs(g), *_quant_groups(g)]:
+        free = [x for x in xs if uf.find(id(x)) not in fixed_roots]
+        for x in free[1:]:
+            uf.union(id(free[0]), id(x))
     group_range: dict[int, tuple[float, float]] = {}
     group_fixed: dict[int, Quant] = {}
     observed = [(k, r) for k, r in ranges.items() if k not in derived]
@@ -266,6 +295,38 @@ def _assign(fm: Model, ranges: dict[int, tuple[float, float]], scheme: Scheme) -
     return out
 
 
+def _shared_weight_inputs(g: Graph) -> list[list[Value]]:
+    """The float inputs of weighted layers that read one constant weight tensor (the steps
+    of an unrolled recurrent layer), one list per shared tensor.
+
+    Quantized at one scale, those layers also share their int32 bias (input scale x weight
+    scale) and the C backend's zero-point term, so each is stored once like the weights.
+    """
+    readers: dict[int, list[Value]] = {}
+    for node in g.nodes:
+        w = _weights(node)
+        if w is None:
+            continue
+        wv, x = node.input(w.weights), node.input(w.activation)
+        if wv is None or not wv.is_const or x is None or x.is_const or x.dtype != "float32":
+            continue
+        xs = readers.setdefault(id(wv), [])
+        if all(x is not y for y in xs):
+            xs.append(x)
+    return [xs for xs in readers.values() if len(xs) > 1]
+
+
+def _quant_groups(g: Graph) -> list[list[Value]]:
+    """Float activations an importer tagged as one tensor (``meta["quant_group"]``: the
+    same tensor of an unrolled recurrent cell at every time step), one list per tag."""
+    groups: dict[Any, list[Value]] = {}
+    for v in g.values():
+        key = v.meta.get("quant_group")
+        if key is not None and not v.is_const and v.dtype == "float32":
+            groups.setdefault(key, []).append(v)
+    return [vs for vs in groups.values() if len(vs) > 1]
+
+
 # -------------------------------------------------------------------------- rewrite
 def _weight_quant(w: np.ndarray, axis: int, scheme: Scheme, per_channel: bool) -> Quant:
     qmax = scheme.weight_qmax
@@ -283,25 +344,53 @@ def _weight_quant(w: np.ndarray, axis: int, scheme: Scheme, per_channel: bool) -
     return Quant(scales, np.zeros(scales.size, np.int64), axis=axis)
 
 
-def _quantize_weighted(g: Graph, node: Node, scheme: Scheme) -> None:
+class _Quantized:
+    """The integer Values made from float constants so far, so that a constant many nodes
+    read (the weights of every step of an unrolled RNN) is quantized once and stays one
+    Value. Keyed by the float Value and everything its integer form depends on (the
+    weights' axis; a bias's scale, which follows the reader's input scale): a reader whose
+    key differs gets its own Value. The float Value is kept alive with its entry, so its
+    ``id`` is not reused."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple, tuple[Value, Value]] = {}
+
+    def get(self, src: Value, *key: Any) -> Value | None:
+        got = self._made.get((id(src), *key))
+        return None if got is None else got[1]
+
+    def put(self, src: Value, value: Value, *key: Any) -> Value:
+        self._made[(id(src), *key)] = (src, value)
+        return value
+
+
+def _quantize_weighted(g: Graph, node: Node, scheme: Scheme, made: _Quantized) -> None:
     wi, xi, bi, axis = _weights(node)
     w, x, b = node.input(wi), node.input(xi), node.input(bi)
     if w is None or not w.is_const or w.dtype != "float32":
         raise QuantizeError(f"{node.op} node {node.name!r}: weights are not a float constant")
     per_channel = not (scheme.weight_dtype == "int4" and node.op == "FULLY_CONNECTED")
-    wq = _weight_quant(w.data, axis, scheme, per_channel)
-    wdata = np.clip(quantize_array(w.data, wq, "int8"), -scheme.weight_qmax, scheme.weight_qmax)
-    g.replace_input(node, wi, Value(w.name, w.shape, scheme.weight_dtype, quant=wq,
-                                    data=wdata.astype(np.int8)))
+    qw = made.get(w, "weights", axis, per_channel)
+    if qw is None:
+        wq = _weight_quant(w.data, axis, scheme, per_channel)
+        wdata = np.clip(quantize_array(w.data, wq, "int8"), -scheme.weight_qmax,
+                        scheme.weight_qmax)
+        qw = made.put(w, Value(w.name, w.shape, scheme.weight_dtype, quant=wq,
+                               data=wdata.astype(np.int8)), "weights", axis, per_channel)
+    wq = qw.quant
+    g.replace_input(node, wi, qw)
     if scheme.weight_dtype == "int4" and "pj_mean" in x.meta:
-        b = _correct_bias(g, node, w.data, _dequant(wdata, wq), x.meta["pj_mean"], b, bi)
+        b = _correct_bias(g, node, w.data, _dequant(qw.data, wq), x.meta["pj_mean"], b, bi)
     if b is not None and b.is_const and b.dtype == "float32":
         bscale = (np.float64(x.quant.scale0) * wq.scale.astype(np.float64)).astype(np.float32)
-        bq = Quant(bscale, np.zeros(bscale.size, np.int64), axis=0)
-        bdata = quantize_array(b.data.reshape(-1) if bscale.size > 1 else b.data, bq,
-                               scheme.bias_dtype).reshape(b.shape)
-        g.replace_input(node, bi, Value(b.name, b.shape, scheme.bias_dtype, quant=bq,
-                                        data=bdata))
+        qb = made.get(b, "bias", bscale.tobytes())
+        if qb is None:
+            bq = Quant(bscale, np.zeros(bscale.size, np.int64), axis=0)
+            bdata = quantize_array(b.data.reshape(-1) if bscale.size > 1 else b.data, bq,
+                                   scheme.bias_dtype).reshape(b.shape)
+            qb = made.put(b, Value(b.name, b.shape, scheme.bias_dtype, quant=bq, data=bdata),
+                          "bias", bscale.tobytes())
+        g.replace_input(node, bi, qb)
 
 
 def _correct_bias(g: Graph, node: Node, w: np.ndarray, wdq: np.ndarray, mean_in: np.ndarray,
@@ -337,7 +426,8 @@ def _correct_bias(g: Graph, node: Node, w: np.ndarray, wdq: np.ndarray, mean_in:
     return new
 
 
-def _quantize_other_const(g: Graph, node: Node, i: int, scheme: Scheme) -> None:
+def _quantize_other_const(g: Graph, node: Node, i: int, scheme: Scheme,
+                          made: _Quantized) -> None:
     """A float constant that is not a weight or bias: per tensor, or the op's shared quant."""
     c = node.inputs[i]
     if _same_quant(node):
@@ -346,8 +436,12 @@ def _quantize_other_const(g: Graph, node: Node, i: int, scheme: Scheme) -> None:
         q = ref.quant if ref is not None else scheme.activation_quant(c.data.min(), c.data.max())
     else:
         q = scheme.activation_quant(float(np.min(c.data)), float(np.max(c.data)))
-    data = quantize_array(c.data, q, scheme.act_dtype)
-    g.replace_input(node, i, Value(c.name, c.shape, scheme.act_dtype, quant=q, data=data))
+    key = ("const", q.scale.tobytes(), q.zero_point.tobytes(), q.axis)
+    qc = made.get(c, *key)
+    if qc is None:
+        data = quantize_array(c.data, q, scheme.act_dtype)
+        qc = made.put(c, Value(c.name, c.shape, scheme.act_dtype, quant=q, data=data), *key)
+    g.replace_input(node, i, qc)
 
 
 def _add_io(g: Graph, scheme: Scheme) -> None:
@@ -404,14 +498,16 @@ def _rewrite(fm: Model, quants: dict[int, Quant], scheme: Scheme, int_io: bool) 
         if id(f) in quants:
             v.dtype = scheme.act_dtype
             v.quant = quants[id(f)]
+    made = _Quantized()
     for node in list(g.nodes):
         if _weights(node) is not None and node.outputs[0].dtype == scheme.act_dtype:
-            _quantize_weighted(g, node, scheme)
+            _quantize_weighted(g, node, scheme, made)
         for i, c in enumerate(node.inputs):
             if c is not None and c.is_const and c.dtype == "float32":
-                _quantize_other_const(g, node, i, scheme)
+                _quantize_other_const(g, node, i, scheme, made)
     if not int_io:
         _add_io(g, scheme)
+    LegalizeForTFLM()(qm)
     _set_versions(g, scheme)
     for v in g.values():
         v.meta.pop("tflite_index", None)
@@ -429,6 +525,7 @@ def quantize_model(
     method: str = "minmax",
     int_io: bool = False,
     progress: bool | None = None,
+    int16_layers: Any = None,
 ) -> tuple[Model, QuantReport]:
     """Quantize a float ``model`` with ``calibration`` samples; return (int model, report).
 
@@ -438,19 +535,27 @@ def quantize_model(
     ``percentile`` | ``mse`` (activation ranges). ``int_io``: integer graph inputs and
     outputs instead of float ones behind QUANTIZE / DEQUANTIZE. ``progress``: show rich
     progress bars (``None``: when the samples are many and stderr is a terminal).
+    ``scheme="mixed"``: int8 with int16x8 layers, ``int16_layers`` = ``"auto"`` (default:
+    chosen from the SQNR report), ``"all"`` or node names (:mod:`.mixed`).
     """
     sch = get_scheme(scheme)
     if method not in METHODS:
         raise QuantizeError(f"unknown calibration method {method!r} (choose {', '.join(METHODS)})")
     fm = prepare_float(model)
+    lower_for_tflm(fm)
     samples = list(normalise_samples(calibration, fm))
     if not samples:
         raise CalibrationError("no calibration samples")
     show = bool(progress) if progress is not None else (
         len(samples) >= 50 and sys.stderr.isatty())
-    ranges = _calibrate(fm, samples, method, sch, show)
+    if sch.name == "mixed":
+        from picojoule.quantize.mixed import quantize_mixed
+
+        return quantize_mixed(fm, samples, method, int16_layers or "auto", int_io, show, _track)
+    ranges = clip_ranges(fm, _calibrate(fm, samples, method, sch, show))
     quants = _assign(fm, ranges, sch)
     qm = _rewrite(fm, quants, sch, int_io)
+    keep_int8(qm, fm, ranges, sch)  # ops without int16 kernels stay int8 (int16x8)
     report = measure_sqnr(fm, qm, samples, int_io, show, _track)
     report.scheme, report.method, report.samples = sch.name, method, len(samples)
     return qm, report

@@ -63,11 +63,14 @@ class QuantReport:
         return json.dumps(self.to_dict(), indent=kw.pop("indent", 2), **kw)
 
     def format_table(self) -> str:
-        """Plain-text table, one line per layer."""
-        lines = [f"{'#':>3}  {'op':<20} {'SQNR dB':>8}  {'scale':>10} {'zp':>6}  output"]
+        """Plain-text table, one line per layer (with its type when the types differ)."""
+        mixed = len({r.dtype for r in self.layers}) > 1
+        typ = f" {'type':<5}" if mixed else ""
+        lines = [f"{'#':>3}  {'op':<20}{typ} {'SQNR dB':>8}  {'scale':>10} {'zp':>6}  output"]
         for k, r in enumerate(self.layers):
             s = "inf" if math.isinf(r.sqnr_db) else f"{r.sqnr_db:8.2f}"
-            lines.append(f"{k:>3}  {r.op:<20} {s:>8}  {r.scale:10.4g} {r.zero_point:>6}  "
+            t = f" {r.dtype:<5}" if mixed else ""
+            lines.append(f"{k:>3}  {r.op:<20}{t} {s:>8}  {r.scale:10.4g} {r.zero_point:>6}  "
                          f"{r.output}")
         return "\n".join(lines)
 

@@ -6,6 +6,7 @@ scheme         activations                 weights (per channel, zp 0)      bias
 int8           int8 asymmetric             int8 in [-127, 127]              int32
 int16x8        int16 symmetric (zp 0)      int8 in [-127, 127]              int64
 int4-weights   int8 asymmetric             int4 in [-7, 7] (``"int4"``)     int32
+mixed          int8, int16 in some layers  int8 in [-127, 127]              int32/int64
 =============  ==========================  ===============================  ==========
 
 TFLM's FULLY_CONNECTED accepts int4 weights only per tensor (its per-channel path
@@ -65,6 +66,8 @@ SCHEMES = {
     "int8": Scheme("int8", "int8", "int8", 127, "int32"),
     "int16x8": Scheme("int16x8", "int16", "int8", 127, "int64"),
     "int4-weights": Scheme("int4-weights", "int8", "int4", 7, "int32"),
+    #: int8, with int16x8 layers where int8 loses accuracy (:mod:`picojoule.quantize.mixed`)
+    "mixed": Scheme("mixed", "int8", "int8", 127, "int32"),
 }
 
 

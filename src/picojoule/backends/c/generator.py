@@ -98,7 +98,8 @@ class Context:
         self.dsp = dsp
         self.decls: list[str] = []
         self._count = 0
-        #: (ctype, size, content hash) -> (C name, its declaration) of the arrays emitted.
+        #: (ctype, size, content hash) of each array and (ctype, body) of each parameter
+        #: block emitted -> (its C name, its declaration).
         self._arrays: dict[tuple, tuple[str, str]] = {}
         self.const_bytes = 0
         #: Persistent kernel state (e.g. a streaming op's noise estimate): (ident, ctype,
@@ -149,10 +150,17 @@ class Context:
         return ident
 
     def params(self, ctype: str, fields: dict[str, object]) -> str:
-        """Emit a ``static const`` parameter block (designated-initializer free, C99)."""
-        ident = self._ident("p")
+        """Emit a ``static const`` parameter block (designated-initializer free, C99); one
+        identical to a block already emitted is shared, as :meth:`array` shares arrays."""
         body = ",\n    ".join(f"/* {k} */ {_c_field(v)}" for k, v in fields.items())
-        self.decls.append(f"static const {ctype} {ident} = {{\n    {body}\n}};\n")
+        key = (ctype, body)
+        seen = self._arrays.get(key)
+        if seen is not None and any(d is seen[1] for d in self.decls):
+            return seen[0]
+        ident = self._ident("p")
+        decl = f"static const {ctype} {ident} = {{\n    {body}\n}};\n"
+        self._arrays[key] = (ident, decl)
+        self.decls.append(decl)
         return ident
 
 

@@ -26,3 +26,5 @@ def handles(*op_types: str) -> Callable:
 
 
 from picojoule.importers.onnx_ops import basic, nn, qdq, rnn  # noqa: E402,F401  (registration)
+from picojoule.importers.onnx_ops import transformer  # noqa: E402,F401  (registration)
+from picojoule.importers.onnx_ops import activations_extra  # noqa: E402,F401  (registration)

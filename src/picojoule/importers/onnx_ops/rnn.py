@@ -5,7 +5,16 @@ state in variable tensors that persist from one invocation to the next and has n
 Y_c outputs, while an ONNX LSTM starts every run from ``initial_h`` / ``initial_c`` (or
 zeros) and may return its final states. The unrolled graph has exactly ONNX's semantics
 (including reverse and bidirectional directions, peepholes, initial states and both
-layouts); the input projection of all time steps is one FULLY_CONNECTED.
+layouts); the input projection of all time steps is one FULLY_CONNECTED. (``fused_lstm``
+maps a forward LSTM to UNIDIRECTIONAL_SEQUENCE_LSTM where that fits, for float models: the
+quantizer does not choose TFLM's integer LSTM scales yet. A GRU has no TFLM op.)
+
+Every step reads the same constant values: the recurrent weights and biases (and the
+SLICE / RESHAPE operands) are one Value each, read by all the steps' nodes, so the model
+holds the layer's parameters once (the quantizer quantizes a shared constant once, the
+.tflite writer stores one buffer, the C generator one array). The values each step
+computes are tagged as one tensor of the cell (``meta["quant_group"]``): quantized alike,
+the steps' requantization constants and lookup tables are identical too, stored once.
 """
 
 from __future__ import annotations
@@ -30,45 +39,77 @@ class _Ops:
 
     def __init__(self, imp) -> None:
         self.imp = imp
+        self._consts: dict[tuple, Any] = {}
+        self._cell: str | None = None
+        self._count = 0
+
+    def step(self, cell: str | None) -> None:
+        """Start a time step of ``cell`` (None: no step). Each value emitted in the step is
+        tagged ``meta["quant_group"] = (cell, k)`` for the k-th value of the step: the same
+        tensor of the cell at every step, which the quantizer gives one quantization (so
+        the steps' requantization constants and tables are identical, stored once)."""
+        self._cell = cell
+        self._count = 0
+
+    def emit(self, op: str, inputs: list, shape, dtype: str = "float32",
+             attrs: dict | None = None, **kw: Any):
+        v = self.imp.emit(op, inputs, shape, dtype, attrs, **kw)
+        if self._cell is not None:
+            v.meta["quant_group"] = (self._cell, self._count)
+            self._count += 1
+        return v
+
+    def const(self, data: np.ndarray, name: str):
+        """The constant Value holding ``data``: one Value per distinct content, so every
+        time step reads the same tensor instead of a copy of it."""
+        arr = np.ascontiguousarray(data)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        v = self._consts.get(key)
+        if v is None:
+            v = self._consts[key] = self.imp.const(arr, name)
+        return v
 
     def fc(self, x, w: np.ndarray, b: np.ndarray | None):
-        imp = self.imp
-        return imp.emit("FULLY_CONNECTED", [x, imp.const(w.astype(_F32), "weights"),
-                                            None if b is None else imp.const(b.astype(_F32),
-                                                                             "bias")],
-                        (x.shape[0], w.shape[0]), "float32", _FC)
+        return self.emit("FULLY_CONNECTED", [
+            x, self.const(w.astype(_F32), "weights"),
+            None if b is None else self.const(b.astype(_F32), "bias")],
+            (x.shape[0], w.shape[0]), "float32", _FC)
 
     def rows(self, x, start: int, count: int):
         """x[start:start+count, :]"""
-        imp = self.imp
         if start == 0 and count == x.shape[0]:
             return x
-        return imp.emit("SLICE", [x, imp.const(np.array([start, 0], np.int32), "begin"),
-                                  imp.const(np.array([count, x.shape[1]], np.int32), "size")],
-                        (count, x.shape[1]), x.dtype)
+        return self.emit("SLICE", [x, self.const(np.array([start, 0], np.int32), "begin"),
+                                   self.const(np.array([count, x.shape[1]], np.int32), "size")],
+                         (count, x.shape[1]), x.dtype)
 
     def cols(self, x, start: int, count: int):
         """x[:, start:start+count]"""
-        imp = self.imp
-        return imp.emit("SLICE", [x, imp.const(np.array([0, start], np.int32), "begin"),
-                                  imp.const(np.array([x.shape[0], count], np.int32), "size")],
-                        (x.shape[0], count), x.dtype)
+        return self.emit("SLICE", [x, self.const(np.array([0, start], np.int32), "begin"),
+                                   self.const(np.array([x.shape[0], count], np.int32), "size")],
+                         (x.shape[0], count), x.dtype)
+
+    def reshape(self, v, shape, out: str | None = None):
+        shape = tuple(int(d) for d in shape)
+        if shape == v.shape and out is None:
+            return v
+        return self.emit("RESHAPE", [v, self.const(np.array(shape, np.int32), "shape")],
+                         shape, v.dtype, {"new_shape": list(shape)}, out=out, quant=v.quant)
 
     def bin(self, op: str, a, b):
         shape = tuple(np.broadcast_shapes(a.shape, b.shape))
-        return self.imp.emit(op, [a, b], shape, "float32", _NONE)
+        return self.emit(op, [a, b], shape, "float32", _NONE)
 
     def un(self, op: str, a):
-        return self.imp.emit(op, [a], a.shape, "float32")
+        return self.emit(op, [a], a.shape, "float32")
 
     def stack(self, parts, axis: int, out: str | None = None):
-        imp = self.imp
         shape = list(parts[0].shape)
         shape[axis] = sum(p.shape[axis] for p in parts)
         if len(parts) == 1:
-            return imp.reshape(parts[0], shape, out=out)
-        return imp.emit("CONCATENATION", parts, shape, "float32",
-                        {"axis": axis, **_NONE}, out=out)
+            return self.reshape(parts[0], shape, out=out)
+        return self.emit("CONCATENATION", parts, shape, "float32", {"axis": axis, **_NONE},
+                         out=out)
 
 
 def _common(imp, node, a, gates: int):
@@ -114,7 +155,7 @@ def _outputs(imp, node, ops, ys_per_dir, finals: list[list], steps, batch, hidde
     if len(node.output) > 0 and node.output[0]:
         per_dir = []
         for ys in ys_per_dir:
-            parts = [imp.reshape(h, (1, 1, batch, hidden)) for h in ys]
+            parts = [ops.reshape(h, (1, 1, batch, hidden)) for h in ys]
             per_dir.append(ops.stack(parts, 0))
         if layout:
             y = ops.stack(per_dir, 1)
@@ -125,7 +166,7 @@ def _outputs(imp, node, ops, ys_per_dir, finals: list[list], steps, batch, hidde
         name = node.output[k + 1] if len(node.output) > k + 1 else ""
         if not name:
             continue
-        parts = [imp.reshape(s, (1, batch, hidden)) for s in final]
+        parts = [ops.reshape(s, (1, batch, hidden)) for s in final]
         if layout:
             imp.transpose(ops.stack(parts, 0), (1, 0, 2), out=name)
         else:
@@ -158,6 +199,7 @@ def lstm(imp, node, a) -> None:
             pi, po, pf = (imp.const(peep[d, k * H:(k + 1) * H], "peephole") for k in range(3))
         ys = [None] * steps
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            ops.step(f"{node.name}:{','.join(node.output)}/{d}")
             g = ops.bin("ADD", ops.rows(gx, t * batch, batch), ops.fc(h, r[d], None))
             gi, go, gf, gc = (ops.cols(g, k * H, H) for k in range(4))
             if pi is not None:
@@ -171,6 +213,7 @@ def lstm(imp, node, a) -> None:
             o = ops.un("LOGISTIC", go)
             h = ops.bin("MUL", o, ops.un("TANH", c))
             ys[t] = h
+        ops.step(None)
         ys_all.append(ys)
         h_fin.append(h)
         c_fin.append(c)
@@ -250,6 +293,7 @@ def gru(imp, node, a) -> None:
         h = state(5, d)
         ys = [None] * steps
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            ops.step(f"{node.name}:{','.join(node.output)}/{d}")
             gxt = ops.rows(gx, t * batch, batch)
             if lbr:
                 rbias = np.concatenate([np.zeros(2 * H), rb[2 * H:]])
@@ -268,6 +312,7 @@ def gru(imp, node, a) -> None:
             # (1 - z) * cand + z * h  ==  cand + z * (h - cand)
             h = ops.bin("ADD", cand, ops.bin("MUL", z, ops.bin("SUB", h, cand)))
             ys[t] = h
+        ops.step(None)
         ys_all.append(ys)
         h_fin.append(h)
     _outputs(imp, node, ops, ys_all, [h_fin], steps, batch, H, layout)

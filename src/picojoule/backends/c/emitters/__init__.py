@@ -9,6 +9,7 @@ from picojoule.backends.c.emitters import (  # noqa: F401
     conv,
     fc,
     float,
+    hybrid,
     int16,
     lut,
     pool,
@@ -25,6 +26,8 @@ from picojoule.backends.c.emitters import (  # noqa: F401
     compare,
     reduce,
     signal2,
+    uint8,
+    extra_ops,
 )
 from picojoule.backends.c.emitters.custom import attach_pending
 from picojoule.backends.c.emitters.elementwise import attach_declared

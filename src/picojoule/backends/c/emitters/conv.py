@@ -1,4 +1,12 @@
-"""CONV_2D and DEPTHWISE_CONV_2D (int8) emitters."""
+"""CONV_2D and DEPTHWISE_CONV_2D (int8) emitters.
+
+Legacy uint8 layers (re-encoded as int8 by :mod:`picojoule.passes.uint8`) carry a filter
+offset ``wo`` (``-zero_point`` of their per-tensor weights, :func:`filter_offset`): the
+kernels with int16 or int32 weights (the DSP speed layouts, the Helium depthwise one)
+simply hold ``w + wo``; the portable int8 kernels take ``wo`` as an argument and add
+``wo * sum(x + input_offset)`` once per pixel (convolution) or per tap (depthwise), in
+entry points of their own, so int8 models' code and instruction counts are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +45,7 @@ from picojoule.backends.c.emitters.fc import (
 )
 from picojoule.backends.c.generator import Context, Emitted, emitter, unsupported
 from picojoule.ir import Node
-from picojoule.ops.conv import make_window
+from picojoule.ops.conv import filter_offset, make_window
 
 
 def _pair(node: Node, a: str, b: str) -> tuple[int, int]:
@@ -66,8 +74,9 @@ def emit_conv(ctx: Context, node: Node) -> Emitted:
     mult, shift = channel_multipliers(node, x, w, out, cout)
     lo, hi = act_range(node, out)
     rows = w.data.reshape(cout, -1)
+    wo = filter_offset(node)
     check_multipliers(node, mult)
-    if is_mve(ctx):
+    if is_mve(ctx) and not wo:  # int8 Helium MACs; a filter offset takes the int16 weights
         return _emit_conv_mve(ctx, node, win, rows, mult, shift, (lo, hi))
     geometry = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=win.oh, out_w=win.ow, out_c=cout,
@@ -80,16 +89,24 @@ def emit_conv(ctx: Context, node: Node) -> Emitted:
     if not ctx.dsp or lean:
         # Portable kernel (natural weight order), or with ``ctx.prefer_size`` the int8 SMLAD
         # layout: half the flash of the int16 weights below, ~25% more instructions.
+        # A filter offset takes the kernels' _wo entry points (int8 weights as well).
         p = ctx.params("pj_conv_params", dict(
             geometry, weights=weights_array(ctx, "int8_t", dsp_quad_layout(rows) if lean else rows),
             bias=ctx.array("b", "int32_t", bias0),
             mult=ctx.array("m", "int32_t", mult), shift=ctx.array("s", "int32_t", shift),
             rq=fold_constants(ctx, mult, shift, out.quant.zp0)))
         fn = "pj_conv_s8_dsp" if lean else "pj_conv_s8"
+        if wo:
+            declare(ctx, f"void {fn}_wo(const pj_conv_params *p, int32_t weight_offset, "
+                         "const int8_t *in, int8_t *out, int16_t *scratch)")
+            return Emitted(f"{fn}_wo(&{p}, {wo}, {{in0}}, {{out0}}, (int16_t *){{scratch}});",
+                           scratch=2 * kpad * 2, sources=("pj_conv.c",))
         return Emitted(f"{fn}(&{p}, {{in0}}, {{out0}}, (int16_t *){{scratch}});",
                        scratch=2 * kpad * 2, sources=("pj_conv.c",))
-    # pj_conv_s8_w16: int16 weight pairs, input offset folded into the bias, pj_rq3
+    # pj_conv_s8_w16: int16 weight pairs (w + wo), input offset folded into the bias, pj_rq3
     # constants when every channel allows them (TFLM's general formula otherwise).
+    if wo:
+        rows = rows.astype(np.int64) + wo
     words = w16_quad_layout(rows)
     # + the gather table of interior pixels (pj_im2col_gather) when c % 4
     table = ("int32_t", _gather_table(kh, kw, c, wd, win)) if c % 4 else None
@@ -123,11 +140,14 @@ def emit_depthwise(ctx: Context, node: Node) -> Emitted:
     check_multipliers(node, mult)
     lo, hi = act_range(node, out)
     wt = w.data.reshape(kh * kw, cout)
-    # Depth multiplier 1 and channel quads: the MVE or SMLAD kernels; the portable otherwise.
+    wo = filter_offset(node)
+    # Depth multiplier 1 and channel quads: the MVE or SMLAD kernels (weights w + wo); the
+    # portable otherwise.
+    wide = wt.astype(np.int64) + wo if wo else wt
     if is_mve(ctx) and cout == c and c % 4 == 0:
-        return _emit_depthwise_mve(ctx, node, win, wt, mult, shift, (lo, hi))
+        return _emit_depthwise_mve(ctx, node, win, wide, mult, shift, (lo, hi))
     if ctx.dsp and cout == c and c % 4 == 0:
-        return _emit_depthwise_fast(ctx, node, win, wt, mult, shift, (lo, hi))
+        return _emit_depthwise_fast(ctx, node, win, wide, mult, shift, (lo, hi))
     weights = weights_array(ctx, "int8_t", wt)
     fields = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=win.oh, out_w=win.ow, out_c=cout,
@@ -139,6 +159,11 @@ def emit_depthwise(ctx: Context, node: Node) -> Emitted:
         mult=ctx.array("m", "int32_t", mult), shift=ctx.array("s", "int32_t", shift),
         rq=fold_constants(ctx, mult, shift, out.quant.zp0))
     p = ctx.params("pj_dwconv_params", fields)
+    if wo:
+        declare(ctx, "void pj_dwconv_s8_wo(const pj_dwconv_params *p, int32_t weight_offset, "
+                     "const int8_t *in, int8_t *out, int32_t *scratch)")
+        return Emitted(f"pj_dwconv_s8_wo(&{p}, {wo}, {{in0}}, {{out0}}, (int32_t *){{scratch}});",
+                       scratch=4 * cout, sources=("pj_dwconv.c",))
     return Emitted(f"pj_dwconv_s8(&{p}, {{in0}}, {{out0}}, (int32_t *){{scratch}});",
                    scratch=4 * cout, sources=("pj_dwconv.c",))
 
@@ -242,7 +267,8 @@ def _emit_depthwise_mve(ctx: Context, node: Node, win, wt: np.ndarray, mult, shi
     kh, kw = node.input(1).shape[1:3]
     bias0 = bias_or_zeros(node, b, c)
     folded = bias0 - x.quant.zp0 * wt.astype(np.int64).sum(axis=0)
-    dw16 = c % 16 == 0 and wt.min() > -128  # int16 pair sums are exact (pj_mve.c)
+    # int8 weights without -128 (int16 pair sums are exact, pj_mve.c); not w + wo beyond int8
+    dw16 = c % 16 == 0 and wt.min() > -128 and wt.max() <= 127
     if dw16:  # int8 [c / 16][taps][16]
         wl = wt.reshape(taps, c // 16, 16).transpose(1, 0, 2).reshape(-1)
         order = (np.arange(c) // 16 * 16 + np.tile(_DW16_CH, c // 16))

@@ -1,5 +1,9 @@
 """FULLY_CONNECTED (int8) emitter: input offset folded into the bias at generation time.
 
+A legacy uint8 layer (``litert_uint8``, re-encoded as int8 by :mod:`picojoule.passes.uint8`)
+runs pj_fc_u8 / pj_fc_u8_dsp: the same sums with its weight offset, then LiteRT's uint8
+requantization (the accumulator scaled in double and rounded).
+
 int4 weights (``"int4"`` constants, int8 activations) share the int8 emitters: the weight
 array they would emit is written PACKED, two values per byte (:func:`weights_array` while
 an int4 recorder is set on the context).  Portable cores run kernels that read the
@@ -30,7 +34,8 @@ from picojoule.backends.c.emitters.common import (
 )
 from picojoule.backends.c.generator import Context, Emitted, emitter, unsupported
 from picojoule.ir import Node
-from picojoule.quant.fixedpoint import quantize_multipliers
+from picojoule.ops.common import litert_uint8
+from picojoule.ops.matmul import _fc_requant_params, fc_uint8_scale
 
 
 @emitter("FULLY_CONNECTED", dtypes=("int8",), isa=("portable", "dsp", "mve"))
@@ -47,23 +52,22 @@ def emit_fc(ctx: Context, node: Node) -> Emitted:
         raise unsupported(node, f"input {list(x.shape)} with weights {list(w.shape)}")
     batches = x.size // k
     wq = w.quant
-    in_s, out_s = float(np.float32(x.quant.scale0)), float(np.float32(out.quant.scale0))
-    if wq.per_channel:
-        if wq.scale.size != nd or wq.axis != 0:
-            raise unsupported(node, "per-channel weight scales not along the output axis")
-        reals = in_s * wq.scale.astype(np.float64) / out_s
-        w_off = 0  # TFLM's per-channel path ignores weight zero points
-    else:
-        reals = np.full(nd, in_s * float(np.float32(wq.scale0)) / out_s)
-        w_off = -wq.zp0
-    mult, shift = quantize_multipliers(reals)
+    if wq.per_channel and (wq.scale.size != nd or wq.axis != 0):
+        raise unsupported(node, "per-channel weight scales not along the output axis")
+    # The reference's constants: TFLM's (per-channel: no weight offset), or LiteRT's for a
+    # legacy uint8 layer (litert_uint8: the scale product in float32).
+    mult, shift, w_off = _fc_requant_params(node)
+    if mult.size == 1:
+        mult, shift = np.repeat(mult, nd), np.repeat(shift, nd)
     check_multipliers(node, mult)
     lo, hi = act_range(node, out)
     rows = w.data.reshape(nd, k)
     in_off = -x.quant.zp0
     folded = bias_or_zeros(node, b, nd) + in_off * (rows.astype(np.int64).sum(axis=1)
                                                      + k * w_off)
-    if is_mve(ctx) and w_off == 0:
+    # A legacy uint8 layer (litert_uint8) scales its accumulator in double (pj_fc_u8*).
+    scale = fc_uint8_scale(node) if litert_uint8(node) else None
+    if is_mve(ctx) and w_off == 0 and scale is None:
         return _emit_fc_mve(ctx, node, rows, folded, bias_or_zeros(node, b, nd), mult, shift,
                             (lo, hi), batches)
     fields = dict(
@@ -72,8 +76,19 @@ def emit_fc(ctx: Context, node: Node) -> Emitted:
         weights=weights_array(ctx, "int8_t", dsp_quad_layout(rows) if ctx.dsp else rows),
         bias=ctx.array("b", "int32_t", as_int32(folded)),
         mult=ctx.array("m", "int32_t", mult), shift=ctx.array("s", "int32_t", shift),
-        rq=fold_constants(ctx, mult, shift, out.quant.zp0))
+        rq=None if scale is not None else fold_constants(ctx, mult, shift, out.quant.zp0))
     p = ctx.params("pj_fc_params", fields)
+    if scale is not None:
+        declare(ctx, "void pj_fc_u8(const pj_fc_params *p, double scale, const int8_t *in, "
+                     "int8_t *out)")
+        declare(ctx, "void pj_fc_u8_dsp(const pj_fc_params *p, double scale, "
+                     "const int8_t *in, int8_t *out, int16_t *scratch)")
+        if ctx.dsp:
+            return Emitted(f"pj_fc_u8_dsp(&{p}, {scale.hex()}, {{in0}}, {{out0}}, "
+                           "(int16_t *){scratch});", scratch=2 * ((k + 3) // 4 * 4),
+                           sources=("pj_fc.c",))
+        return Emitted(f"pj_fc_u8(&{p}, {scale.hex()}, {{in0}}, {{out0}});",
+                       sources=("pj_fc.c",))
     if ctx.dsp:
         return Emitted(f"pj_fc_s8_dsp(&{p}, {{in0}}, {{out0}}, (int16_t *){{scratch}});",
                        scratch=2 * ((k + 3) // 4 * 4), sources=("pj_fc.c",))

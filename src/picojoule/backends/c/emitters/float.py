@@ -1,12 +1,10 @@
-"""float32 emitters: CONV_2D (also LiteRT's hybrid form with int8 weights), DEPTHWISE_CONV_2D,
-FULLY_CONNECTED, AVERAGE/MAX_POOL_2D, ADD/SUB/MUL/DIV/MINIMUM/MAXIMUM, SOFTMAX,
-UNIDIRECTIONAL_SEQUENCE_LSTM; and int32 elementwise arithmetic.
+"""float32 emitters: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE/MAX_POOL_2D,
+ADD/SUB/MUL/DIV/MINIMUM/MAXIMUM, SOFTMAX, UNIDIRECTIONAL_SEQUENCE_LSTM; and int32 elementwise
+arithmetic. (float32 activations with int8 weights, LiteRT's hybrid layers: emitters/hybrid.py.)
 
 The C kernels sum in float32 in TFLM's order (the reference interpreter sums in float64:
 results agree within the 1e-5 tolerance float models are held to). exp/tanh are computed in
-double precision inside pj_float.c, so float libraries need no libm either. The hybrid
-convolution quantizes its input exactly as LiteRT's reference kernel (symmetric, per batch)
-and is bit-exact with the reference interpreter.
+double precision inside pj_float.c, so float libraries need no libm either.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from picojoule.backends.c.emitters.int16 import broadcast4, operand
-from picojoule.backends.c.generator import Context, Emitted, _c_float, emitter, unsupported
+from picojoule.backends.c.generator import Context, Emitted, emitter, unsupported
 from picojoule.ir import Node, Value
 from picojoule.ops.common import float_activation_bounds
 from picojoule.ops.conv import make_window
@@ -54,15 +52,12 @@ def _window(node: Node, x: Value, out: Value, khw) -> object:
                         int(a.get("dilation_w_factor", 1) or 1)), out.shape[1:3])
 
 
-@emitter("CONV_2D", "DEPTHWISE_CONV_2D", when=_is_float,
-         dtypes=("float32", "float32 x int8 (hybrid, LiteRT reference)"))
+@emitter("CONV_2D", "DEPTHWISE_CONV_2D", when=_is_float, dtypes=("float32",))
 def emit_conv_f32(ctx: Context, node: Node) -> Emitted:
     x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
     if out.dtype != "float32" or len(x.shape) != 4 or len(out.shape) != 4:
         raise unsupported(node, f"float32 input with {out.dtype}{list(out.shape)} output")
     n, h, wd, c = x.shape
-    if node.op == "CONV_2D" and w.dtype == "int8":
-        return _emit_hybrid_conv(ctx, node)
     if node.op == "CONV_2D":
         cout, kh, kw, cg = w.shape
         if cg != c:
@@ -85,34 +80,6 @@ def emit_conv_f32(ctx: Context, node: Node) -> Emitted:
         dil_w=win.dw, pad_t=win.pad_t, pad_l=win.pad_l, act_min=lo, act_max=hi,
         weights=wa, bias=ba))
     return Emitted(f"{fn}(&{p}, {{in0}}, {{out0}});", sources=SOURCES)
-
-
-def _emit_hybrid_conv(ctx: Context, node: Node) -> Emitted:
-    """LiteRT's hybrid CONV_2D with one weight scale: symmetric per-batch input quantization,
-    integer sums, ``acc * (input_scale * weight_scale) + bias`` in float32."""
-    x, w, b, out = node.input(0), node.input(1), node.input(2), node.outputs[0]
-    cout, kh, kw, cg = w.shape
-    if cg != x.shape[3]:
-        raise unsupported(node, "grouped hybrid convolution")
-    if w.quant is None or not w.is_const:
-        raise unsupported(node, "non-constant or unquantized hybrid weights")
-    scales = w.quant.scale.astype(np.float32)
-    if scales.size > 1 and np.any(scales != scales[0]):
-        raise unsupported(node, "per-channel hybrid weights (asymmetric input quantization)")
-    if b is not None and (b.dtype != "float32" or not b.is_const):
-        raise unsupported(node, "a non-constant or non-float32 hybrid bias")
-    win = _window(node, x, out, (kh, kw))
-    lo, hi = _bounds(node)
-    n, h, wd, c = x.shape
-    wa = "(const float *)(const void *)" + ctx.array("w", "int8_t", w.data.reshape(cout, -1))
-    ba = None if b is None else ctx.array("b", "float", np.asarray(b.data, np.float32))
-    p = ctx.params("pj_convf_params", dict(
-        batches=n, in_h=h, in_w=wd, in_c=c, out_h=win.oh, out_w=win.ow, out_c=cout,
-        depth_multiplier=1, k_h=kh, k_w=kw, stride_h=win.sh, stride_w=win.sw, dil_h=win.dh,
-        dil_w=win.dw, pad_t=win.pad_t, pad_l=win.pad_l, act_min=lo, act_max=hi,
-        weights=wa, bias=ba))
-    return Emitted(f"pj_conv_hybrid(&{p}, {_c_float(float(scales[0]))}, {{in0}}, {{out0}}, "
-                   "(int8_t *){scratch});", scratch=h * wd * c, sources=SOURCES)
 
 
 @emitter("FULLY_CONNECTED", when=_is_float, dtypes=("float32",))

@@ -6,6 +6,8 @@
  * pj_conv_s8_dsp: the layout the generator prepared for dual 16-bit MACs (SMLAD) on cores
  * with the DSP extension (see below), 2 pixels x 4 channels per block, both pixels' columns
  * interleaved.  Both give the same integers as TFLM's reference kernel.
+ * pj_conv_s8_wo, pj_conv_s8_dsp_wo: the same two with a filter offset (LiteRT's uint8
+ * convolutions), added as offset * sum(x + input offset) once per pixel.
  */
 #include "pj_common.h"
 #include "pj_kernels.h"
@@ -78,9 +80,10 @@ PJ_INLINE void pj_conv_store(const pj_conv_params *p, int32_t oc, int32_t oc1,
     }
 }
 
-/* acc[0..3] = (pixel0, ch0), (pixel0, ch1), (pixel1, ch0), (pixel1, ch1). */
-static void pj_dot2x2(const int16_t *c0, const int16_t *c1, const int8_t *w0,
-                      const int8_t *w1, int32_t k, int32_t acc[4])
+/* acc[0..3] = (pixel0, ch0), (pixel0, ch1), (pixel1, ch0), (pixel1, ch1).  Always inlined:
+ * into pj_conv_s8_wo too, as into pj_conv_s8 when it was its only caller. */
+PJ_INLINE void pj_dot2x2(const int16_t *c0, const int16_t *c1, const int8_t *w0,
+                         const int8_t *w1, int32_t k, int32_t acc[4])
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     int32_t i;
@@ -98,7 +101,26 @@ static void pj_dot2x2(const int16_t *c0, const int16_t *c1, const int8_t *w0,
     acc[3] = a11;
 }
 
-void pj_conv_s8(const pj_conv_params *p, const int8_t *in, int8_t *out, int16_t *scratch)
+void pj_conv_s8_wo(const pj_conv_params *p, int32_t weight_offset, const int8_t *in,
+                   int8_t *out, int16_t *scratch);
+
+/* weight_offset * the sum of a column (x + input_offset over the window, padded taps 0),
+ * wrapping like the int32 accumulator. */
+static int32_t pj_col_offset(const int16_t *col, int32_t k, int32_t weight_offset)
+{
+    int32_t i, s = 0;
+    for (i = 0; i < k; ++i) {
+        s += col[i];
+    }
+    return (int32_t)((uint32_t)s * (uint32_t)weight_offset);
+}
+
+/* The portable loop.  wo: LiteRT's filter offset of a legacy uint8 layer (a layer
+ * re-encoded as int8), 0 for int8 ones (then it folds away): sum (x + xo)(w + wo) =
+ * sum (x + xo) w + wo * sum (x + xo), each pixel's column sum added once to its
+ * accumulators. */
+PJ_INLINE void pj_conv_s8_body(const pj_conv_params *p, int32_t wo, const int8_t *in,
+                               int8_t *out, int16_t *scratch)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     const int32_t npix = p->out_h * p->out_w;
@@ -114,23 +136,39 @@ void pj_conv_s8(const pj_conv_params *p, const int8_t *in, int8_t *out, int16_t 
             const int16_t *c1 = two ? col1 : col0;
             int8_t *o0 = out_b + px * cout;
             int8_t *o1 = o0 + cout;
+            int32_t s0 = 0, s1 = 0;
             pj_conv_im2col(p, in_b, px, col0);
             if (two) {
                 pj_conv_im2col(p, in_b, px + 1, col1);
+            }
+            if (wo != 0) {
+                s0 = pj_col_offset(col0, k, wo);
+                s1 = pj_col_offset(c1, k, wo);
             }
             for (oc = 0; oc < cout; oc += 2) {
                 const int pair = oc + 1 < cout;
                 const int32_t oc1 = pair ? oc + 1 : oc;
                 int32_t acc[4];
-                acc[0] = p->bias[oc];
-                acc[1] = p->bias[oc1];
-                acc[2] = acc[0];
-                acc[3] = acc[1];
+                acc[0] = p->bias[oc] + s0;
+                acc[1] = p->bias[oc1] + s0;
+                acc[2] = p->bias[oc] + s1;
+                acc[3] = p->bias[oc1] + s1;
                 pj_dot2x2(col0, c1, p->weights + oc * k, p->weights + oc1 * k, k, acc);
                 pj_conv_store(p, oc, oc1, acc, o0, two ? o1 : 0);
             }
         }
     }
+}
+
+void pj_conv_s8(const pj_conv_params *p, const int8_t *in, int8_t *out, int16_t *scratch)
+{
+    pj_conv_s8_body(p, 0, in, out, scratch);
+}
+
+void pj_conv_s8_wo(const pj_conv_params *p, int32_t weight_offset, const int8_t *in,
+                   int8_t *out, int16_t *scratch)
+{
+    pj_conv_s8_body(p, weight_offset, in, out, scratch);
 }
 
 /* ---- DSP variant -----------------------------------------------------------------------
@@ -424,7 +462,14 @@ static void pj_conv_store_quad(const pj_conv_params *p, int32_t oc, const int32_
     }
 }
 
-void pj_conv_s8_dsp(const pj_conv_params *p, const int8_t *in, int8_t *out, int16_t *col)
+void pj_conv_s8_dsp_wo(const pj_conv_params *p, int32_t weight_offset, const int8_t *in,
+                       int8_t *out, int16_t *col);
+
+/* The DSP loop.  wo: LiteRT's filter offset of a legacy uint8 layer, 0 for int8 ones (then
+ * it folds away): each pixel's accumulators start at bias + wo * sum(x + xo), the sums of
+ * the two interleaved columns. */
+PJ_INLINE void pj_conv_s8_dsp_body(const pj_conv_params *p, int32_t wo, const int8_t *in,
+                                   int8_t *out, int16_t *col)
 {
     const int32_t k = p->k_h * p->k_w * p->in_c;
     const int32_t kpad = (k + 3) & ~3;
@@ -438,26 +483,48 @@ void pj_conv_s8_dsp(const pj_conv_params *p, const int8_t *in, int8_t *out, int1
             const int two = px + 1 < npix;
             int8_t *o0 = out_b + px * cout;
             int8_t *o1 = two ? o0 + cout : 0;
+            int32_t s0 = 0, s1 = 0;
             pj_im2col_il(p, in_b, px, col, kpad);
             pj_im2col_il(p, in_b, two ? px + 1 : px, col + 2, kpad);
+            if (wo != 0) {
+                int32_t i;
+                for (i = 0; i < 2 * kpad; i += 4) {
+                    s0 += col[i] + col[i + 1];
+                    s1 += col[i + 2] + col[i + 3];
+                }
+                s0 = (int32_t)((uint32_t)s0 * (uint32_t)wo);
+                s1 = (int32_t)((uint32_t)s1 * (uint32_t)wo);
+            }
             for (oc = 0; oc < cout; oc += 4) {
                 int32_t acc[8];
                 int32_t j;
-                if (p->rq != 0 && o1 != 0 && oc + 4 <= cout) {
+                if (wo == 0 && p->rq != 0 && o1 != 0 && oc + 4 <= cout) {
                     pj_block2x4_dsp(col, p->weights + oc * kpad, kpad >> 2, p->bias + oc,
                                     p->rq + 4 * oc, p->act_min, p->act_max, o0 + oc, o1 + oc);
                     continue;
                 }
                 for (j = 0; j < 4; ++j) {
                     const int32_t bj = oc + j < cout ? p->bias[oc + j] : 0;
-                    acc[2 * j] = bj;
-                    acc[2 * j + 1] = bj;
+                    acc[2 * j] = bj + s0;
+                    acc[2 * j + 1] = bj + s1;
                 }
                 pj_dot2x4_dsp(col, p->weights + oc * kpad, kpad >> 2, acc);
                 pj_conv_store_quad(p, oc, acc, o0, o1);
             }
         }
     }
+}
+
+void pj_conv_s8_dsp(const pj_conv_params *p, const int8_t *in, int8_t *out, int16_t *col)
+{
+    pj_conv_s8_dsp_body(p, 0, in, out, col);
+}
+
+/* pj_conv_s8_dsp with a filter offset (a legacy uint8 layer re-encoded as int8). */
+void pj_conv_s8_dsp_wo(const pj_conv_params *p, int32_t weight_offset, const int8_t *in,
+                       int8_t *out, int16_t *col)
+{
+    pj_conv_s8_dsp_body(p, weight_offset, in, out, col);
 }
 
 /* ---- int16-weight DSP variant ------------------------------------------------------------

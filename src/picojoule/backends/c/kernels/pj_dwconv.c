@@ -1,11 +1,18 @@
 /* DEPTHWISE_CONV_2D int8: for each output pixel the taps inside the image are summed
  * per output channel into an int32 scratch row (channels innermost: contiguous loads),
  * then requantized per channel as TFLM does.  Padded taps are skipped, as in TFLM.
+ * pj_dwconv_s8_wo adds a filter offset to every weight (LiteRT's uint8 depthwise layers).
  */
 #include "pj_common.h"
 #include "pj_kernels.h"
 
-void pj_dwconv_s8(const pj_dwconv_params *p, const int8_t *in, int8_t *out, int32_t *acc)
+void pj_dwconv_s8_wo(const pj_dwconv_params *p, int32_t weight_offset, const int8_t *in,
+                     int8_t *out, int32_t *acc);
+
+/* The portable loop.  wo: LiteRT's filter offset of a legacy uint8 layer (0 for int8 ones,
+ * where it folds away), added to every weight. */
+PJ_INLINE void pj_dwconv_s8_body(const pj_dwconv_params *p, int32_t wo, const int8_t *in,
+                                 int8_t *out, int32_t *acc)
 {
     const int32_t cin = p->in_c, cout = p->out_c, dm = p->depth_multiplier;
     const int32_t off = p->in_offset;
@@ -33,13 +40,13 @@ void pj_dwconv_s8(const pj_dwconv_params *p, const int8_t *in, int8_t *out, int3
                         w = p->weights + (ky * p->k_w + kx) * cout;
                         if (dm == 1) {
                             for (c = 0; c < cout; ++c) {
-                                acc[c] += (src[c] + off) * w[c];
+                                acc[c] += (src[c] + off) * (w[c] + wo);
                             }
                         } else {
                             for (c = 0; c < cin; ++c) {
                                 const int32_t x = src[c] + off;
                                 for (m = 0; m < dm; ++m) {
-                                    acc[c * dm + m] += x * w[c * dm + m];
+                                    acc[c * dm + m] += x * (w[c * dm + m] + wo);
                                 }
                             }
                         }
@@ -57,6 +64,18 @@ void pj_dwconv_s8(const pj_dwconv_params *p, const int8_t *in, int8_t *out, int3
             }
         }
     }
+}
+
+void pj_dwconv_s8(const pj_dwconv_params *p, const int8_t *in, int8_t *out, int32_t *acc)
+{
+    pj_dwconv_s8_body(p, 0, in, out, acc);
+}
+
+/* pj_dwconv_s8 with a filter offset (a legacy uint8 layer re-encoded as int8). */
+void pj_dwconv_s8_wo(const pj_dwconv_params *p, int32_t weight_offset, const int8_t *in,
+                     int8_t *out, int32_t *acc)
+{
+    pj_dwconv_s8_body(p, weight_offset, in, out, acc);
 }
 
 /* One tap for 4 channels: (x + offset) * w added to 4 accumulators (16x16 MACs). */

@@ -117,12 +117,6 @@ typedef struct {
 } pj_convf_params;
 
 void pj_conv_f32(const pj_convf_params *p, const float *in, float *out);
-/* Hybrid CONV_2D (LiteRT reference): float input quantized per batch (symmetric, int8),
- * int8 weights with one scale, integer sums scaled back to float.  weights are int8 (cast
- * through the float pointer), weight_scale the single weight scale; scratch: one batch of
- * the input as int8. */
-void pj_conv_hybrid(const pj_convf_params *p, float weight_scale, const float *in, float *out,
-                    int8_t *scratch);
 void pj_dwconv_f32(const pj_convf_params *p, const float *in, float *out);
 
 typedef struct {

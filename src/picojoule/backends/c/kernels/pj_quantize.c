@@ -10,16 +10,17 @@ void pj_quantize_f32_s8(const pj_quantize_params *p, const float *in, int8_t *ou
     int32_t i;
     for (i = 0; i < p->size; ++i) {
         const float q = in[i] / p->scale;
-        const double d = (double)q;
         int32_t v;
-        /* Exact in double: d came from a float.  Out of range or NaN behaves like x86's
-         * cvttss2si (INT32_MIN), as the reference does. */
-        if (d > -2147483648.0 && d < 2147483647.5) {
-            const double rounded = d >= 0.0 ? d + 0.5 : d - 0.5;
-            const int64_t t = (int64_t)rounded;
-            v = (t >= 2147483648LL || t < -2147483648LL) ? INT32_MIN : (int32_t)t;
+        if (q > -8388608.0f && q < 8388608.0f) {
+            /* |q| < 2^23: the truncation and the fraction are exact in float32, so this
+             * is roundf (halves away from zero) with single-precision FPU instructions. */
+            const float t = (float)(int32_t)q;
+            const float frac = q - t;
+            v = (int32_t)t + (frac >= 0.5f ? 1 : (frac <= -0.5f ? -1 : 0));
+        } else if (q > -2147483648.0f && q < 2147483648.0f) {
+            v = (int32_t)q;  /* already an integer */
         } else {
-            v = INT32_MIN;
+            v = INT32_MIN;   /* out of range or NaN: x86's cvttss2si, as the reference */
         }
         v = pj_wrap32((int64_t)v + p->zero_point);
         out[i] = (int8_t)pj_clamp32(v, p->q_min, p->q_max);
