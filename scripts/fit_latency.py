@@ -17,9 +17,11 @@ kernels on mps2-an386), the script
    ``[latency]`` table: the coefficients, the core class's cycles per instruction with its
    source, the flash line size for wait-state stalls, and where it all came from.
 
-The held-out models (int8 VWW, IC, person_detect, micro_speech, the demo; all four float32
-MLPerf Tiny models and hello_world_float; int16x8 versions of the four) are never used here;
-``benchmarks/bench_estimate.py`` checks the prediction on them.
+The validation models (``picojoule.estimate.validation``: int8 VWW, IC, person_detect,
+micro_speech, the demo; all four float32 MLPerf Tiny models and hello_world_float; int16x8
+versions of the four) are never used here, and no bank node has the signature of one of
+their layers (tests/estimate/test_fit_validation.py); ``benchmarks/bench_estimate.py`` checks
+the prediction on them.
 
     python scripts/fit_latency.py [--classes cortex-m4,cortex-m7] [--dry-run]
 """
@@ -33,12 +35,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "models"
 TARGET_DIR = ROOT / "src" / "picojoule" / "targets" / "data"
 MARK = "# ---- [latency]: written by scripts/fit_latency.py (re-run it; do not edit by hand) ----"
 
-#: Training models (the rest of the corpus is held out for the benchmark).
-TRAIN = {"kws": "mlperf_tiny/kws_dscnn_int8.tflite", "ad": "mlperf_tiny/ad_toycar_fcae_int8.tflite"}
 
 _ARM_CM = ("Arm CoreMark/MHz figures as published on the Cortex-M processor pages "
            "(developer.arm.com): M0+ 2.46, M4 3.42, M33 4.02, M55 4.2, M7 5.01, M85 6.28; "
@@ -107,11 +106,13 @@ def measure_class(core_class: str, verbose: bool = True) -> list:
     from picojoule.importers.tflite import load
 
     samples = []
-    for name, model in {**F.banks(), **F.float_banks(), **F.int16_banks()}.items():
+    for name, model in F.all_banks().items():
         samples += F.measure(model, core_class, f"bank:{name}")[0]
     samples += F.io_samples(core_class)
-    for name, rel in TRAIN.items():
-        samples += F.measure(load(SHARED / rel), core_class, name)[0]
+    from picojoule.estimate.validation import TRAIN_FILES
+
+    for name, path in TRAIN_FILES.items():
+        samples += F.measure(load(path), core_class, name)[0]
     if verbose:
         print(f"{core_class}: {len(samples)} measured nodes", file=sys.stderr)
     return samples

@@ -74,7 +74,8 @@ def test_fit_then_predict_unseen_fc_on_m4() -> None:
 
 
 @pytest.mark.parametrize("banks,kind", [("float_banks", "FLOAT_KERNELS"),
-                                        ("int16_banks", "INT16_KERNELS")])
+                                        ("int16_banks", "INT16_KERNELS"),
+                                        ("lstm_banks", "LSTM_KERNELS")])
 def test_banks_cover_every_float_and_int16_kernel(banks: str, kind: str) -> None:
     # Every float32 / int16x8 kernel the fit is meant to cover is measured by a bank, on
     # the generator's own choice of kernel for each bank node, on every core class (the

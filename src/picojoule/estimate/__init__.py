@@ -191,7 +191,8 @@ def estimate(model: Model | str | Path, target: Target | str | Path, mhz: float 
             warnings.append(f"no fitted kernel model for {', '.join(unknown)}: estimated as "
                             "4 instructions per MAC + 30 per output (rough; picojoule's "
                             "latency fit covers its int8, int16x8 and float32 kernels)")
-        fpu = sorted({c.kernel for c in costs if c.modelled and c.kernel in FLOAT_KERNELS})
+        fpu = sorted({c.kernel for c in costs
+                      if c.modelled and (c.kernel in FLOAT_KERNELS or c.kernel == "pj_lstm_f32")})
         if fpu:
             warnings.append(f"float kernel(s) {', '.join(fpu)}: their instruction counts are "
                             f"fitted, but CPI {lm.cpi:g} is the figure for integer loops; "

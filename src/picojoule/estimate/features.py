@@ -696,6 +696,21 @@ def _conv_f32(node: Node, info: dict) -> dict[str, float]:
     return f
 
 
+def _lstm(node: Node, info: dict) -> dict[str, float]:
+    """pj_lstm_s8 / pj_lstm_s16 / pj_lstm_f32: per time step and batch row (``rows``) the
+    four gates' input and recurrent dot products (``in_macs``: 4 x units x inputs,
+    ``rec_macs``: 4 x units x units, ``gate_outputs``: their rescale per gate and unit),
+    then per unit the gate activations, the cell and hidden update (``cells``)."""
+    x, y = node.inputs[0], node.outputs[0]
+    units = int(y.shape[-1])
+    n_in = int(x.shape[-1])
+    rows = int(x.size) // n_in
+    return {"in_macs": float(rows * 4 * units * n_in),
+            "rec_macs": float(rows * 4 * units * units),
+            "gate_outputs": float(rows * 4 * units), "cells": float(rows * units),
+            "rows": float(rows), "one": 1.0}
+
+
 def _hybrid_plane(n: int, elems: int) -> dict[str, float]:
     """pj_hybrid_quantize per batch: a min/max (or max |x|) pass and a rounding pass over
     the batch's ``elems`` floats (``plane``), the scale and zero point (``batches``)."""
@@ -853,6 +868,9 @@ KERNEL_FEATURES = {
     "pj_dwconv_s8_mve16": lambda node, info: _dw_strip_kernel(node, info, 16, True),
     "pj_conv_f32": _conv_f32,
     "pj_hybrid_conv": _hybrid_conv,
+    "pj_lstm_s8": _lstm,
+    "pj_lstm_s16": _lstm,
+    "pj_lstm_f32": _lstm,
     "pj_hybrid_dwconv": _hybrid_dwconv,
     "pj_hybrid_fc": _hybrid_fc,
     "pj_dwconv_f32": _dwconv_f32,
@@ -877,6 +895,8 @@ FLOAT_KERNELS = frozenset({"pj_conv_f32", "pj_hybrid_conv", "pj_hybrid_dwconv",
 INT16_KERNELS = frozenset({"pj_conv_s16", "pj_dwconv_s16", "pj_pool_int", "pj_addsub_s16",
                            "pj_mul_s16", "pj_softmax_s16", "pj_leaky_relu_s16",
                            "pj_tconv_s16"})
+#: The recurrent kernels the LSTM banks measure (pj_lstm_f32 is a float kernel too).
+LSTM_KERNELS = frozenset({"pj_lstm_s8", "pj_lstm_s16", "pj_lstm_f32"})
 #: Data-movement and (de)quantization kernels the int8 and int16 data banks measure.
 DATA_KERNELS = frozenset({"pj_copy", "pj_fill", "pj_requantize", "pj_quantize_f32_s16",
                           "pj_dequantize_s16_f32"})

@@ -315,6 +315,47 @@ class _Bank:
             "rank": rank, "fused_activation_function": "RELU",
             "asymmetric_quantize_inputs": False})
 
+    def lstm(self, batch, steps, n_in, units, time_major=False, cell_clip=0.0,
+             dtype="int8") -> None:
+        """UNIDIRECTIONAL_SEQUENCE_LSTM with its hidden and cell state as variables: float32,
+        int8 (int16 cell, TFLM's integer kernel) or int16x8 (int64 biases)."""
+        rng = self.rng
+        shape = (steps, batch, n_in) if time_major else (batch, steps, n_in)
+        ins: list = [None] * 24
+        if dtype == "float32":
+            ins[0] = self._value("x", shape, "float32")
+            for i in range(1, 9):
+                n = n_in if i <= 4 else units
+                ins[i] = self._const((0.4 * rng.standard_normal((units, n))).astype(np.float32),
+                                     "float32", None)
+            for i in range(12, 16):
+                ins[i] = self._const((0.1 * rng.standard_normal(units)).astype(np.float32),
+                                     "float32", None)
+            ins[18] = self._value("s", (batch, units), "float32")
+            ins[19] = self._value("s", (batch, units), "float32")
+            y = self._value("y", shape[:2] + (units,), "float32")
+        else:
+            wide = dtype == "int16"
+            s_x = (2e-4 if wide else 0.02) * (1 + rng.random())
+            zp_x = 0 if wide else int(rng.integers(-20, 20))
+            s_h, zp_h = (1 / 32768, 0) if wide else (1 / 128, int(rng.integers(-5, 5)))
+            ins[0] = self._value("x", shape, dtype, _q(s_x, zp_x))
+            for i in range(1, 9):
+                n = n_in if i <= 4 else units
+                ins[i] = self._const(rng.integers(-127, 128, (units, n)).astype(np.int8), "int8",
+                                     _q(0.003 + 0.005 * rng.random()))
+            bt, lim = (np.int64, 200000) if wide else (np.int32, 2000)
+            for i in range(12, 16):
+                ins[i] = self._const(rng.integers(-lim, lim, units).astype(bt),
+                                     "int64" if wide else "int32", _q(s_x * 0.005))
+            ins[18] = self._value("s", (batch, units), dtype, _q(s_h, zp_h))
+            ins[19] = self._value("s", (batch, units), "int16", _q(2.0 ** -11))
+            y = self._value("y", shape[:2] + (units,), dtype, _q(s_h, zp_h))
+        self._add("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], {
+            "fused_activation_function": "TANH", "cell_clip": cell_clip, "proj_clip": 0.0,
+            "time_major": time_major, "asymmetric_quantize_inputs": False,
+            "diagonal_recurrent_tensors": False})
+
     def unary(self, op, shape, out_q) -> None:
         """A table-driven int8 activation (LOGISTIC, TANH) with TFLM's fixed output
         quantization ``out_q`` = (scale, zero point)."""
@@ -515,16 +556,16 @@ _DIRECT_DW = [
     (20, 10, 8, 5, 1, "SAME", 1), (16, 16, 12, 3, 1, "VALID", 1), (32, 32, 1, 3, 2, "SAME", 8),
     (8, 8, 20, 4, 2, "SAME", 1), (4, 4, 128, 3, 1, "SAME", 1), (12, 6, 16, 3, 1, "SAME", 2),
     (6, 6, 96, 3, 2, "SAME", 1)]
-_DIRECT_FC = [(640, 128, 1), (128, 128, 1), (128, 8, 1), (64, 12, 1), (1000, 10, 1),
-              (33, 17, 1), (96, 40, 2), (16, 640, 1), (1, 16, 1), (2, 3, 4)]
+_DIRECT_FC = [(600, 128, 1), (128, 120, 1), (120, 8, 1), (64, 14, 1), (1000, 10, 1),
+              (33, 17, 1), (96, 40, 2), (16, 640, 1), (1, 18, 1), (2, 3, 4)]
 _DIRECT_POOL = [
-    ("AVERAGE_POOL_2D", 8, 8, 64, 8, 8, "VALID"), ("AVERAGE_POOL_2D", 25, 5, 64, 5, 5, "VALID"),
+    ("AVERAGE_POOL_2D", 7, 7, 64, 7, 7, "VALID"), ("AVERAGE_POOL_2D", 25, 5, 64, 5, 5, "VALID"),
     ("AVERAGE_POOL_2D", 12, 12, 16, 3, 2, "SAME"), ("MAX_POOL_2D", 12, 12, 16, 2, 2, "VALID"),
     ("MAX_POOL_2D", 9, 9, 8, 3, 2, "SAME"), ("AVERAGE_POOL_2D", 6, 6, 32, 3, 1, "VALID")]
 _DIRECT_ELEMENTWISE = [
     ("ADD", (1, 16, 16, 16), None), ("ADD", (1, 8, 8, 64), None), ("ADD", (1, 100), None),
     ("MUL", (1, 10, 10, 8), None), ("ADD", (1, 8, 8, 32), (1, 1, 1, 32)), ("SUB", (4, 25), None)]
-_DIRECT_SOFTMAX = [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]
+_DIRECT_SOFTMAX = [(1, 11), (1, 100), (4, 32), (1, 5), (16, 12)]
 
 
 def _direct_banks(bank, seed: int, prefix: str, narrow: bool) -> dict[str, Model]:
@@ -662,6 +703,24 @@ def float_banks(seed: int = 0) -> dict[str, Model]:
     return out
 
 
+#: LSTM rows (batch, steps, inputs, units, time_major, cell_clip): shapes of keyword, sensor
+#: and sequence models, none of a validation model's.
+_LSTM = [(1, 10, 16, 8, False, 0.0), (1, 6, 40, 24, False, 0.0), (2, 5, 12, 16, True, 3.0),
+         (1, 20, 6, 12, False, 0.0), (1, 4, 64, 32, False, 0.0), (3, 3, 10, 20, False, 1.0)]
+
+
+def lstm_banks(seed: int = 0) -> dict[str, Model]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM in float32 (pj_lstm_f32), int8 (pj_lstm_s8) and int16x8
+    (pj_lstm_s16)."""
+    out = {}
+    for k, dtype in enumerate(("float32", "int8", "int16")):
+        b = _Bank(seed + 30 + k)
+        for row in _LSTM:
+            b.lstm(*row, dtype=dtype)
+        out[f"lstm_{dtype}"] = b.model(f"lstm_{dtype}")
+    return out
+
+
 def banks(seed: int = 0) -> dict[str, Model]:
     """Single-op configurations of varied shapes (and one in-place chain), a few firmware
     builds in all."""
@@ -670,7 +729,7 @@ def banks(seed: int = 0) -> dict[str, Model]:
     for h, w, cin, cout, k, s, pad in [
             (16, 16, 8, 16, 1, 1, "SAME"), (12, 12, 32, 32, 1, 1, "SAME"),
             (8, 8, 64, 64, 1, 1, "SAME"), (6, 6, 96, 128, 1, 1, "SAME"),
-            (24, 24, 3, 8, 3, 2, "SAME"), (32, 32, 3, 16, 3, 1, "SAME"),
+            (24, 24, 3, 8, 3, 2, "SAME"), (30, 30, 3, 16, 3, 1, "SAME"),
             (16, 16, 16, 16, 3, 1, "SAME"), (10, 10, 32, 48, 3, 2, "SAME"),
             (20, 8, 1, 16, (5, 3), 1, "SAME"), (9, 9, 24, 20, 3, 1, "VALID"),
             (4, 4, 128, 40, 1, 1, "SAME"), (14, 6, 5, 6, (3, 5), 2, "SAME"),
@@ -683,7 +742,7 @@ def banks(seed: int = 0) -> dict[str, Model]:
             (40, 40, 8, 12, 1, 1, "SAME"), (28, 28, 12, 24, 1, 1, "SAME")]:
         b.conv(h, w, cin, cout, k, s, pad)
     for h, w, cin, cout, k, s, pad in [
-            (12, 12, 64, 64, 1, 1, "SAME"), (6, 6, 128, 96, 1, 1, "SAME"),
+            (11, 11, 64, 64, 1, 1, "SAME"), (6, 6, 128, 96, 1, 1, "SAME"),
             (16, 16, 16, 24, 3, 1, "SAME"), (20, 20, 4, 16, 3, 2, "SAME"),
             (3, 3, 32, 200, 1, 1, "SAME"), (10, 10, 24, 8, 1, 1, "VALID")]:
         b.conv(h, w, cin, cout, k, s, pad, general=True)
@@ -702,8 +761,8 @@ def banks(seed: int = 0) -> dict[str, Model]:
     out["conv_full"] = b.model("conv_full")
     b = _Bank(seed + 1)
     for h, w, c, k, s, pad, mult in [
-            (24, 24, 16, 3, 1, "SAME", 1), (12, 12, 64, 3, 1, "SAME", 1),
-            (24, 24, 32, 3, 2, "SAME", 1), (6, 6, 128, 3, 1, "SAME", 1),
+            (24, 24, 16, 3, 1, "SAME", 1), (11, 11, 64, 3, 1, "SAME", 1),
+            (22, 22, 32, 3, 2, "SAME", 1), (7, 7, 128, 3, 1, "SAME", 1),
             (20, 10, 8, 5, 1, "SAME", 1), (16, 16, 12, 3, 1, "VALID", 1),
             (32, 32, 1, 3, 2, "SAME", 8), (30, 20, 1, (8, 4), 2, "SAME", 4),
             (10, 10, 6, 3, 1, "SAME", 1), (12, 12, 3, 3, 1, "SAME", 2),
@@ -714,15 +773,15 @@ def banks(seed: int = 0) -> dict[str, Model]:
             (36, 36, 12, 3, 1, "SAME", 1), (10, 10, 96, 3, 2, "SAME", 1)]:
         b.dw(h, w, c, k, s, pad, mult)
     for h, w, c, k, s, pad, mult in [
-            (12, 12, 32, 3, 1, "SAME", 1), (6, 6, 128, 3, 2, "SAME", 1),
+            (12, 12, 32, 3, 1, "SAME", 1), (7, 7, 128, 3, 2, "SAME", 1),
             (16, 16, 1, 3, 1, "SAME", 4), (10, 10, 6, 3, 1, "SAME", 1),
             (20, 20, 2, 5, 2, "SAME", 3), (9, 9, 10, 3, 1, "VALID", 1)]:
         b.dw(h, w, c, k, s, pad, mult, general=True)
     out["dw"] = b.model("dw")
     b = _Bank(seed + 4)
     for h, w, c, k, s, pad, w128 in [
-            (24, 24, 16, 3, 1, "SAME", False), (12, 12, 64, 3, 1, "SAME", False),
-            (24, 24, 32, 3, 2, "SAME", False), (6, 6, 128, 3, 1, "SAME", False),
+            (24, 24, 16, 3, 1, "SAME", False), (11, 11, 64, 3, 1, "SAME", False),
+            (22, 22, 32, 3, 2, "SAME", False), (7, 7, 128, 3, 1, "SAME", False),
             (30, 8, 8, 3, 1, "SAME", False), (16, 16, 12, 3, 2, "VALID", False),
             (10, 10, 48, 5, 1, "SAME", False), (4, 4, 256, 3, 2, "SAME", False),
             (20, 20, 32, 3, 1, "SAME", True), (10, 10, 64, 3, 2, "SAME", True),
@@ -736,19 +795,24 @@ def banks(seed: int = 0) -> dict[str, Model]:
     for k, n, bt in [(640, 128, 1), (128, 128, 1), (128, 8, 1), (64, 12, 1), (1000, 10, 1),
                      (256, 64, 1), (33, 17, 1), (96, 40, 2), (2000, 4, 1), (16, 640, 1)]:
         b.fc(k, n, bt)
-    for k, n, bt in [(256, 32, 1), (64, 10, 1), (500, 2, 1)]:
+    for k, n, bt in [(256, 32, 1), (72, 10, 1), (500, 2, 1)]:
         b.fc(k, n, bt, general=True)
-    for h, w, c, k, s in [(8, 8, 64, 8, 8), (25, 5, 64, 5, 5), (12, 12, 16, 2, 2),
+    for h, w, c, k, s in [(7, 7, 64, 7, 7), (25, 5, 64, 5, 5), (12, 12, 16, 2, 2),
                           (6, 6, 32, 3, 1)]:
         b.pool("AVERAGE_POOL_2D", h, w, c, k, s)
-    for shape in [(1, 32, 32, 16), (1, 16, 16, 32), (1, 8, 8, 64), (1, 100), (1, 7, 7, 3),
+    for shape in [(1, 30, 32, 16), (1, 16, 16, 28), (1, 8, 8, 56), (1, 100), (1, 7, 7, 3),
                   (1, 4, 4, 40), (1, 1024)]:
         b.binary("ADD", shape, act="RELU")
-    for rows, depth in [(1, 10), (1, 100), (4, 32), (1, 2), (16, 12)]:
+    for rows, depth in [(1, 11), (1, 100), (4, 32), (1, 5), (16, 12)]:
         b.softmax(rows, depth)
     out["misc"] = b.model("misc")
     out.update(_data_bank(_Bank, seed + 5, "data", _DATA_INT8))
     return out
+
+
+def all_banks(seed: int = 0) -> dict[str, Model]:
+    """Every bank the fit measures: int8, float32 and hybrid, int16x8, LSTM."""
+    return {**banks(seed), **float_banks(seed), **int16_banks(seed), **lstm_banks(seed)}
 
 
 # ----------------------------------------------------------------------------- fit
