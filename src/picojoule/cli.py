@@ -11,7 +11,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -260,21 +259,23 @@ def _write_npz_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
 @_layout_option
 @click.option("--input", "inputs", multiple=True, metavar="X.npy",
               help="An input array, once per model input in order (default: seeded random).")
-@click.option("--random-seed", type=int, default=0, show_default=True,
-              help="Seed for random inputs when --input is not given.")
+@click.option("--random-seed", type=click.IntRange(0, 2**32 - 1), default=0,
+              show_default=True, help="Seed for random inputs when --input is not given.")
 @click.option("--output", metavar="OUT.npz", help="Save outputs as output_0, output_1, ...")
 @click.option("--backend", type=click.Choice(BACKENDS), default="reference",
               show_default=True,
               help="What executes the model: the numpy reference, the generated C on this "
                    "host, or the generated firmware on an emulated Cortex-M (QEMU).")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Run N times and report the median milliseconds per inference.")
+              help="Run N times and report the median host wall-clock milliseconds per "
+                   "inference.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def run(model: str, inputs: tuple[str, ...], random_seed: int, output: str | None,
         backend: str, repeat: int, as_json: bool) -> None:
     """Run MODEL on given or seeded random inputs."""
     from picojoule.runtime import Interpreter, random_inputs
 
+    _check_outputs(output)
     m = _load(model)
     interp = Interpreter(m)  # validates inputs and ops for every backend
     g = m.main
@@ -316,26 +317,38 @@ def run(model: str, inputs: tuple[str, ...], random_seed: int, output: str | Non
     named = {f"output_{i}": o for i, o in enumerate(outs)}
     if output:
         _write_npz_atomically(output, named)
-    latency = {"median": statistics.median(times), "min": min(times), "repeat": repeat}
+    # Every backend here is timed by the host's clock; the emulated core's own figure is its
+    # instruction count (`estimate` turns counts into device latency).
+    host_wall = {"median": statistics.median(times), "min": min(times), "repeat": repeat}
     if as_json:
         _dump_json({
+            **({"instructions": device.pop("instructions")} if device else {}),
             "model": model,
             "backend": backend,
             "inputs": "files" if inputs else {"random_seed": random_seed},
             "outputs": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in named.items()},
-            "latency_ms": latency,
+            "host_wall_ms": host_wall,
             **device,
         })
         return
-    _print_outputs(model, backend, named, g, latency, output)
+    _print_outputs(model, backend, named, g)
+    con = _console()
     if device:
-        _console().print(f"emulated: {device['instructions']:,} instructions per inference; "
-                         f"firmware text {device['text']:,} B, data {device['data']:,} B, "
-                         f"bss {device['bss']:,} B (latency above is host wall time)")
+        con.print(f"emulated: {device['instructions']:,} instructions per inference; "
+                  f"firmware text {device['text']:,} B, data {device['data']:,} B, "
+                  f"bss {device['bss']:,} B")
+    what = "host wall time, emulator included" if device else "host wall time"
+    if repeat > 1:
+        con.print(f"{what}: median {host_wall['median']:.3f} ms per inference over {repeat} "
+                  f"runs (min {host_wall['min']:.3f} ms)")
+    else:
+        con.print(f"{what}: {host_wall['median']:.3f} ms (one run; use --repeat N for a "
+                  f"median)")
+    if output:
+        con.print(f"outputs written to {output}")
 
 
-def _print_outputs(model: str, backend: str, named: dict[str, np.ndarray], g: Any,
-                   latency: dict, output: str | None) -> None:
+def _print_outputs(model: str, backend: str, named: dict[str, np.ndarray], g: Any) -> None:
     from rich.table import Table
 
     con = _console()
@@ -350,13 +363,6 @@ def _print_outputs(model: str, backend: str, named: dict[str, np.ndarray], g: An
         arg = str(int(np.argmax(flat))) if flat.size and arr.dtype != bool else "-"
         table.add_row(name, str(arr.dtype), _fmt_shape(arr.shape), vals, arg)
     con.print(table)
-    if latency["repeat"] > 1:
-        con.print(f"latency: median {latency['median']:.3f} ms per inference over "
-                  f"{latency['repeat']} runs (min {latency['min']:.3f} ms)")
-    else:
-        con.print(f"latency: {latency['median']:.3f} ms (one run; use --repeat N for a median)")
-    if output:
-        con.print(f"outputs written to {output}")
 
 
 # -- ops ------------------------------------------------------------------------------------
@@ -383,14 +389,14 @@ def ops(markdown: bool) -> None:
 def _codegen_target(name: str) -> str:
     """A catalogue target (stm32l4r5) or a core name (cortex-m4, host) -> codegen target."""
     from picojoule.backends.c.generator import TARGETS
-    from picojoule.targets import TargetError
+    from picojoule.targets import UnknownTargetError
 
     key = name.lower()
     if key in TARGETS or f"cortex-{key}" in TARGETS:
         return key
     try:
         core = _target(name).core
-    except TargetError:
+    except UnknownTargetError:
         raise PicojouleError(f"unknown target {name!r}: give a catalogue target (see 'picojoule "
                              f"targets') or one of {', '.join(TARGETS)}") from None
     cand = core.name.lower().replace("+", "plus")
@@ -454,6 +460,7 @@ def quantize(model: str, calibration: str, output: str, scheme: str, int16_layer
     layers: Any = int16_layers
     if int16_layers not in (None, "auto", "all"):
         layers = [n.strip() for n in int16_layers.split(",") if n.strip()]
+    _check_outputs(output, report_json)
     m = _load(model)
     samples = load_calibration(calibration, m)
     qm, report = quantize_model(m, samples, scheme=scheme, method=method, int_io=int_io,
@@ -481,6 +488,7 @@ def export(model: str, output: str) -> None:
     """Write MODEL (any format picojoule reads) as a .tflite file."""
     from picojoule.exporters.tflite import dumps
 
+    _check_outputs(output)
     _write_atomically(output, dumps(_load(model)))
     click.echo(f"wrote {output}")
 
@@ -498,67 +506,71 @@ def export(model: str, output: str) -> None:
 def validate(model: str, target_name: str, seeds: int, as_json: bool) -> None:
     """Run the reference, host C and emulated firmware on the same inputs and compare.
 
-    Exits with status 1 if any backend disagrees with the reference interpreter.
+    Integers must be identical, floats within 1e-5 of the output's largest magnitude; state
+    is reset before the first seed and carried across seeds in every backend. Exits with
+    status 1 if any backend disagrees with the reference interpreter.
     """
-    from picojoule.backends import host, qemu
-    from picojoule.runtime import Interpreter, random_inputs
+    from picojoule.backends import qemu
+    from picojoule.backends.validate import validate as run_validation
 
-    m = _load(model)
+    _load(model)  # a bad model fails here, before any build
     backend = _qemu_backend(target_name)
     missing = qemu.toolchain_missing()
     if missing:
         raise PicojouleError(f"validate: {missing}")
-    ref = Interpreter(m)
-    lib = host.build(m)
-    fw = qemu.build(m, backend)
-    rows, instructions = [], []
-    for seed in range(seeds):
-        feeds = random_inputs(m.main, seed)
-        want = [np.array(o, copy=True) for o in ref.run(feeds)]
-        got_c = lib.run(feeds)
-        got_q, n = fw.run(feeds)
-        instructions.append(n)
-        for i, w in enumerate(want):
-            for name, got in (("c", got_c[i]), (backend, got_q[i])):
-                same = got.shape == w.shape and bool(np.array_equal(got, w))
-                diff = int(np.count_nonzero(got != w)) if got.shape == w.shape else w.size
-                rows.append({"seed": seed, "output": i, "backend": name, "identical": same,
-                             "differing_elements": diff})
-    ok = all(r["identical"] for r in rows)
-    first_diff = {}
-    if not ok:  # find the first layer each disagreeing backend gets wrong
-        from picojoule.backends.diagnose import first_differing_layer
-
-        runners = {"c": lambda mm, x: host.build(mm).run(x),
-                   backend: lambda mm, x: qemu.build(mm, backend).run(x)[0]}
-        bad = {(r["backend"], r["seed"]) for r in rows if not r["identical"]}
-        for name, seed in sorted(bad, key=lambda b: b[1]):
-            if name not in first_diff:
-                first_diff[name] = first_differing_layer(
-                    lambda: _load(model), random_inputs(m.main, seed), runners[name])
-    report = {"model": model, "backend": backend, "agree": ok, "comparisons": rows,
-              "first_differing_layer": first_diff,
-              "instructions": instructions, "sizes": fw.sizes,
-              "model_part_sizes": fw.model_sizes}
+    report = {"model": model, **run_validation(lambda: _load(model), backend, seeds)}
+    ok = report["agree"]
     if as_json:
         _dump_json(report)
     else:
-        con = _console()
-        for r in rows:
-            mark = "identical" if r["identical"] else f"DIFFERS in {r['differing_elements']} elements"
-            con.print(f"seed {r['seed']} output {r['output']}: reference vs {r['backend']}: {mark}")
-        con.print(f"{backend}: {statistics.median(instructions):,.0f} instructions per inference; "
-                  f"firmware text {fw.sizes['text']:,} B, data {fw.sizes['data']:,} B, bss "
-                  f"{fw.sizes['bss']:,} B (model part text {fw.model_sizes['text']:,} B, bss "
-                  f"{fw.model_sizes['bss']:,} B)")
-        for name, layer in first_diff.items():
-            where = (f"node {layer['index']} ({layer['op']} {layer['name']!r})" if layer
-                     else "no single layer (state carried across seeds)")
-            con.print(f"{name}: first differing layer: {where}")
-        con.print("[bold green]all backends agree bit for bit[/bold green]" if ok else
-                  "[bold red]backends disagree[/bold red]")
+        _print_validation(report)
     if not ok:
         click.get_current_context().exit(EXIT_USER)
+
+
+def _fmt_diff(x: float | None) -> str:
+    return "n/a" if x is None else "0" if x == 0 else f"{x:.3g}"
+
+
+def _print_validation(r: dict) -> None:
+    from rich.table import Table
+
+    con = _console()
+    tol = r["float_tolerance"]["relative"]
+    table = Table(title=f"reference vs each backend (floats: max |diff| <= {tol:g} x max "
+                        f"|reference|; integers: identical)", title_justify="left")
+    for col, just in (("seed", "right"), ("output", "right"), ("dtype", "left"),
+                      ("backend", "left"), ("result", "left"), ("elements differing", "right"),
+                      ("max |diff|", "right"), ("relative", "right")):
+        table.add_column(col, justify=just)
+    for c in r["comparisons"]:
+        if "mismatch" in c:
+            result = f"[bold red]DIFFERS[/bold red] ({c['mismatch']})"
+        elif c["identical"]:
+            result = "identical"
+        else:
+            result = "within tolerance" if c["agree"] else "[bold red]DIFFERS[/bold red]"
+        table.add_row(str(c["seed"]), str(c["output"]), c["dtype"], c["backend"], result,
+                      f"{c['differing_elements']:,} of {c['elements']:,}",
+                      _fmt_diff(c["max_abs_diff"]), _fmt_diff(c["max_rel_diff"]))
+    con.print(table)
+    fw, part = r["sizes"], r["model_part_sizes"]
+    con.print(f"{r['backend']}: {statistics.median(r['instructions']):,.0f} instructions per "
+              f"inference; firmware text {fw['text']:,} B, data {fw['data']:,} B, bss "
+              f"{fw['bss']:,} B (model part text {part['text']:,} B, bss {part['bss']:,} B)")
+    if r["state"]["stateful"]:
+        con.print(f"state: {r['state']['handling']}")
+    for name, layer in r["first_differing_layer"].items():
+        where = (f"node {layer['index']} ({layer['op']} {layer['name']!r})" if layer else
+                 "none found (every truncated model agrees; only the full outputs differ)")
+        con.print(f"{name}: first differing layer: {where}")
+    if not r["agree"]:
+        con.print("[bold red]backends disagree[/bold red]")
+    elif r["identical"]:
+        con.print("[bold green]all backends agree bit for bit[/bold green]")
+    else:
+        con.print(f"[bold green]all backends agree (integers bit for bit, floats within "
+                  f"{tol:g} relative)[/bold green]")
 
 
 def _qemu_backend(name: str) -> str:
@@ -651,6 +663,7 @@ def sweep(models: tuple[str, ...], targets: str, mhz: str | None, dataset: str |
     from picojoule.estimate.sweep import format_table, skipped_clocks
     from picojoule.estimate.sweep import sweep as run_sweep
 
+    _check_outputs(plot)
     for m in models:
         _load(m)  # bad files fail here, with one line, before any job starts
     names = [t.strip() for t in targets.split(",") if t.strip()]
@@ -729,17 +742,18 @@ def _print_analysis(r: dict) -> None:
     con.print(regs)
     ram, fl = r["ram"], r["flash"]
     con.print(f"MACs: {r['macs']:,}")
-    con.print(f"RAM: {ram['total_with_stack_bytes']:,} B = arena {ram['arena_bytes']:,} (lower "
-              f"bound {ram['lower_bound_arena_bytes']:,}) + state {ram['outside_arena_bytes']:,} "
-              f"+ stack ~{ram['stack_bytes_estimate']:,} (estimate)")
+    con.print(f"RAM: {ram['total_bytes']:,} B = arena {ram['arena_bytes']:,} (lower "
+              f"bound {ram['lower_bound_arena_bytes']:,}) + state {ram['state_bytes']:,} "
+              f"+ stack {ram['stack_bytes']:,} ({ram['stack_source']})")
+    con.print(f"arena: {ram['arena_source']}")
     cap = f"{fl['capacity_bytes']:,}" if fl["capacity_bytes"] is not None else "unknown"
     cg = r.get("codegen", {})
     if "flash_bytes" in cg:
         con.print(f"flash: {fl['total_bytes']:,} of {cap} B: the generated C library for "
                   f"{cg['core']} (text {cg['text_bytes']:,} + data {cg['data_bytes']:,}; "
                   f"weights {fl['weights_bytes']:,} B in the file)")
-        con.print(f"generated C static RAM: {cg['ram_bytes']:,} B (arena {cg['arena_bytes']:,} B; "
-                  f"ops not yet run in place, so above the plan's {ram['arena_bytes']:,} B)")
+        con.print(f"generated C static RAM: {cg['ram_bytes']:,} B (arena {cg['arena_bytes']:,} B "
+                  f"+ state + kernel statics)")
     else:
         con.print(f"flash: {fl['total_bytes']:,} of {cap} B = weights {fl['weights_bytes']:,} + "
                   f"requantization {fl['requant_bytes']:,} + code ~{fl['code_bytes_estimate']:,} "
@@ -773,6 +787,7 @@ def plan(model: str, target_name: str | None, png: str | None, as_json: bool) ->
     """The memory timeline of MODEL: where each tensor lives, step by step."""
     from picojoule.planner import plan_memory
 
+    _check_outputs(png)
     m = _load(model)
     regions = None
     if target_name:
@@ -792,13 +807,21 @@ def plan(model: str, target_name: str | None, png: str | None, as_json: bool) ->
     con.print(p.render(width=72), markup=False, highlight=False)
     con.print(f"arena {p.arena_bytes:,} B (lower bound {p.lower_bound_bytes:,} B for this order, "
               f"{p.order_method} order); total RAM {p.total_bytes:,} B")
-    for name, over in p.overflow.items():
-        con.print(f"[bold red]region {name} overflows by {over:,} bytes[/bold red]")
+    if regions:
+        from picojoule.analysis.verdict import ram_problems
+
+        tgt = _target(target_name)
+        capacity = sum(r.size for r in tgt.regions_fast_first(arena_only=True))
+        for problem in ram_problems(p, tgt.name, p.total_bytes + STACK_ESTIMATE_BYTES,
+                                    capacity, STACK_ESTIMATE_BYTES):
+            con.print(f"[bold red]{problem}[/bold red]")
     if png:
         con.print(f"picture written to {png}")
 
 
 def _plan_json(p) -> dict:
+    from picojoule.analysis.verdict import oversized_tensors
+
     tensors = []
     for v in p.graph.values():
         slot = p.slots.get(id(v))
@@ -810,24 +833,24 @@ def _plan_json(p) -> dict:
     return {"arena_bytes": p.arena_bytes, "lower_bound_arena_bytes": p.lower_bound_bytes,
             "total_bytes": p.total_bytes, "order": p.order_method,
             "regions": [{"name": r.name, "used": r.used} for r in p.regions],
-            "overflow": p.overflow, "tensors": tensors, "ops": p.op_table()}
+            "overflow": p.overflow, "oversized_tensors": oversized_tensors(p),
+            "tensors": tensors, "ops": p.op_table()}
+
+
+def _check_outputs(*paths: str | None) -> None:
+    """Fail on an output file that cannot be written before any work is done."""
+    from picojoule.outputs import check_file
+
+    for path in paths:
+        if path:
+            check_file(path)
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    """Write ``path`` whole or not at all."""
-    target = Path(path)
-    if target.is_dir():
-        raise PicojouleError(f"{path}: is a directory")
-    if not target.parent.exists():
-        raise PicojouleError(f"{path}: folder {str(target.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".picojoule-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``path`` whole or not at all, through a symlink, never over a special file."""
+    from picojoule.outputs import write_file
+
+    write_file(path, data)
 
 
 # -- targets --------------------------------------------------------------------------------

@@ -1,26 +1,35 @@
 """``picojoule analyze``: does a model fit a target, and if not, where and by how much.
 
-RAM is the memory plan (:func:`picojoule.planner.plan_memory`) over the target's arena
-regions, fastest first, plus a stack estimate; flash is the weights plus the per-channel
-requantization constants plus a code estimate. Both estimates are labelled as such in
-the report until code generation measures them.
+RAM is what the firmware needs: the arena the generated C declares, the state it keeps
+outside the arena, and the stack. The arena is the memory plan
+(:func:`picojoule.planner.plan_memory`) over the needs the C emitters declare for the
+target's core (:func:`picojoule.backends.c.generator.kernel_needs`: each kernel's scratch,
+the in-place placements it honours), the very plan the generator allocates; when the C
+backend cannot generate the model, the op table's figures stand in and the report says so.
+Flash is the weights plus the per-channel requantization constants plus a code estimate,
+labelled as such until code generation measures it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
 from picojoule.analysis.codegen_size import codegen_report
+from picojoule.analysis.verdict import oversized_tensors, ram_problems
 from picojoule.ir import Model
 from picojoule.ops import REGISTRY, node_macs
 from picojoule.ops.registry import ALIAS, has_trait
 from picojoule.planner import MemoryPlan, plan_memory
+from picojoule.planner.graph import split_regions
 from picojoule.targets import Target, list_targets, load_target
 
-#: Stack the generated code needs around an invocation (kernels keep no large locals).
+#: Stack the generated code needs around an invocation when it cannot be measured
+#: (kernels keep no large locals; their arrays are scratch in the arena).
 STACK_ESTIMATE_BYTES = 1024
-STACK_SOURCE = "estimate: picojoule's kernels keep loop state only; refined by codegen"
+STACK_SOURCE = ("stated bound, not measured: picojoule's kernels keep loop state in "
+                "registers and small locals, their scratch arrays live in the arena")
 #: Code bytes: a fixed runtime plus one kernel per distinct op (Cortex-M Thumb-2 -Os).
 CODE_BASE_BYTES = 1024
 CODE_PER_OP_KIND_BYTES = 1536
@@ -123,16 +132,75 @@ def _suggestions(model: Model, target: Target, plan: MemoryPlan, flash: dict,
     return tips
 
 
+def generate_for(model: Model, target: Target) -> tuple[Any, str]:
+    """The C library generated for ``target``'s core (the portable kernels for a core the C
+    backend has no flags for, as ``compile --target host`` writes them), or
+    ``(None, why not)``."""
+    from pathlib import Path
+
+    from picojoule.analysis.codegen_size import CodegenSizeError, core_of
+    from picojoule.backends.c.generator import generate
+    from picojoule.errors import PicojouleError
+
+    name = Path(model.source).stem if model.source else "model"
+    try:
+        try:
+            core = core_of(target)
+        except CodegenSizeError:
+            core = "host"
+        return generate(model, name=name, target=core), ""
+    except PicojouleError as exc:
+        return None, str(exc).splitlines()[0]
+
+
+def stack_bound(gen: Any) -> tuple[int, str]:
+    """Stack bytes the generated library needs and where the figure comes from: measured
+    on the ARM toolchain (:mod:`.stack`) when the library exists and the toolchain is
+    installed, else the stated bound :data:`STACK_ESTIMATE_BYTES`."""
+    from picojoule.analysis.stack import firmware_cflags, measure
+
+    if gen is not None and gen.target.name != "host":
+        use = measure(gen, firmware_cflags(gen.target.name))
+        if use is not None:
+            return use.bytes, use.source
+    return STACK_ESTIMATE_BYTES, STACK_SOURCE
+
+
+def ram_plans(model: Model, target: Target, stack: int, gen: Any = None
+              ) -> tuple[MemoryPlan, MemoryPlan, str]:
+    """``(arena plan, region plan, source)``. The arena plan is the one the C library
+    generated for the target's core allocates (``gen``, generated here when not given:
+    the planner over the needs its emitters declare); without generated C, the op table's
+    plan. The region plan is the same buffers, lifetimes and in-place decisions over the
+    target's regions (:func:`picojoule.planner.graph.split_regions`)."""
+    why = ""
+    if gen is None:
+        gen, why = generate_for(model, target)
+    plan = gen.meta.get("memory_plan") if gen is not None else None
+    if plan is not None:
+        source = (f"the arena the generated C declares ({gen.name.upper()}_ARENA_SIZE), "
+                  f"planned over the scratch and in-place placements of "
+                  f"{gen.meta['kernel_needs'].source}")
+    else:
+        plan = plan_memory(model)
+        source = (f"planned from the op table, not from generated C ({why or 'no plan'}): "
+                  f"the firmware's arena is not known")
+    regs = _regions(target, stack)
+    regional = split_regions(plan, regs) if regs else dataclasses.replace(plan, regions=[])
+    return plan, regional, source
+
+
 def analyze(model: Model, target: Target) -> dict[str, Any]:
     """The full report as JSON-ready data."""
     g = model.main
-    stack = STACK_ESTIMATE_BYTES
-    plan = plan_memory(model, regions=_regions(target, stack))
+    gen, _ = generate_for(model, target)
+    stack, stack_source = stack_bound(gen)
+    arena_plan, plan, arena_source = ram_plans(model, target, stack, gen)
     flash = flash_estimate(model)
     # What the generated C library itself occupies on this core (arm-none-eabi-size of its
     # objects, predicted within 5%): weights in the kernels' layout, parameter blocks and
     # the kernels' code replace the rough estimate as the flash figure.
-    codegen = codegen_report(model, target)
+    codegen = codegen_report(model, target, gen)
     if "flash_bytes" in codegen:
         flash["estimate_total_bytes"] = flash["total_bytes"]
         flash["total_bytes"] = codegen["flash_bytes"]
@@ -147,13 +215,8 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
         regions.append({"name": r.name, "speed": region.speed,
                         "used": r.used + (stack if first else 0), "capacity": region.size,
                         "overflow_bytes": plan.overflow.get(r.name, 0)})
-    problems = []
     capacity = sum(r.size for r in target.regions_fast_first(arena_only=True))
-    for name, over in plan.overflow.items():
-        problems.append(f"RAM region {name} overflows by {over:,} bytes (the model needs "
-                        f"{plan.total_bytes + stack:,} B of RAM with its stack; {target.name}'s "
-                        f"arena regions "
-                        f"hold {capacity:,} B)")
+    problems = ram_problems(plan, target.name, plan.total_bytes + stack, capacity, stack)
     if not plan.regions:
         problems.append(f"{target.name} has no RAM region that can hold the arena")
     if flash_over > 0:
@@ -163,15 +226,16 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
         problems.append(f"op {u['op']} unsupported: {u['reason']}")
     largest = max((r.size for r in target.regions_fast_first(arena_only=True)), default=0)
     if "ram_bytes" in codegen and codegen["ram_bytes"] + stack > largest:
-        problems.append(f"the generated C library's static RAM ({codegen['ram_bytes']:,} B, "
-                        f"no in-place execution yet) plus stack exceeds {target.name}'s largest "
-                        f"RAM region ({largest:,} B)")
+        problems.append(f"the generated C library's static RAM ({codegen['ram_bytes']:,} B: "
+                        f"its one arena array, state and kernel statics) plus stack exceeds "
+                        f"{target.name}'s largest RAM region ({largest:,} B)")
     fits = not problems
     macs_per_op = {id(n): node_macs(n) for n in g.nodes}
     ops = []
     for row in plan.op_table():
         node = next(n for n in g.nodes if n.name == row["node"])
         ops.append(dict(row, macs=macs_per_op[id(node)]))
+    arena, state = arena_plan.arena_bytes, arena_plan.outside_bytes
     report = {
         "model": model.source,
         "target": target.name,
@@ -179,23 +243,25 @@ def analyze(model: Model, target: Target) -> dict[str, Any]:
         "fits": fits,
         "verdict": ("fits" if fits else "does not fit: " + "; ".join(problems)),
         "problems": problems,
+        "oversized_tensors": oversized_tensors(plan),
         "macs": sum(macs_per_op.values()),
         "op_counts": dict(Counter(n.op for n in g.nodes)),
         "ram": {
-            "arena_bytes": plan.arena_bytes,
-            "lower_bound_arena_bytes": plan.lower_bound_bytes,
-            "outside_arena_bytes": plan.outside_bytes,
-            "stack_bytes_estimate": stack,
-            "stack_source": STACK_SOURCE,
-            # What the model's data needs (arena + state kept outside it), comparable with
-            # TFLM's arena figure, which holds no stack either.
-            "total_bytes": plan.total_bytes,
-            "total_with_stack_bytes": plan.total_bytes + stack,
-            "execution_order": plan.order_method,
-            # The generated library's static RAM (its own arena + state, bss + data); it
-            # does not run ops in place yet, so it needs more than the plan above.
-            **({"firmware_bytes": codegen["ram_bytes"],
-                "firmware_with_stack_bytes": codegen["ram_bytes"] + stack}
+            # What the firmware needs: arena + state + stack.
+            "total_bytes": arena + state + stack,
+            "arena_bytes": arena,
+            "arena_source": arena_source,
+            "lower_bound_arena_bytes": arena_plan.lower_bound_bytes,
+            "state_bytes": state,
+            "stack_bytes": stack,
+            "stack_source": stack_source,
+            # Arena + state, without stack: comparable with TFLM's arena figure.
+            "data_bytes": arena + state,
+            "execution_order": arena_plan.order_method,
+            "inplace_ops": len(arena_plan.inplace),
+            # The generated library's static RAM as arm-none-eabi-size would count it
+            # (bss + data of its objects: the arena array, state, kernel statics).
+            **({"firmware_static_bytes": codegen["ram_bytes"]}
                if "ram_bytes" in codegen else {}),
         },
         "flash": dict(flash, capacity_bytes=cap_flash),
@@ -219,3 +285,4 @@ def _estimate(model: Model, target: Target) -> dict[str, Any]:
         return estimate(model, target)
     except PicojouleError as exc:
         return {"error": str(exc)}
+

@@ -244,13 +244,18 @@ def core_of(target: Any) -> str:
                                f"{target.core.name} cores") from None
 
 
-def codegen_report(model: Model, target: Any) -> dict[str, Any]:
+def codegen_report(model: Model, target: Any, gen: Generated | None = None) -> dict[str, Any]:
     """The ``codegen`` block of ``picojoule analyze --json`` for a catalogue target: the
-    predicted model part of the firmware, or ``{"core", "error"}`` when there is none."""
+    predicted model part of the firmware, or ``{"core", "error"}`` when there is none.
+    ``gen``: the library already generated for the target's core (not generated again)."""
     core = target.core.name
     try:
         core = core_of(target)
-        p = predict_model_part(model, core)
+        if gen is not None:
+            _core_entry(core)
+            p = predict_generated(gen)
+        else:
+            p = predict_model_part(model, core)
     except PicojouleError as exc:
         return {"core": core, "error": str(exc)}
     table = load_table()

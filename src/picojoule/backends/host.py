@@ -145,6 +145,11 @@ class HostLibrary:
             raise PicojouleError(f"{gen.name}_invoke returned {rc}")
         return outs
 
+    def reset(self) -> None:
+        """Put the model's state back to its initial contents (``<name>_reset()``): the
+        library is loaded once per process, so state otherwise carries over between runs."""
+        getattr(self._lib, f"{self.gen.name}_reset")()
+
 
 _LOADED: dict[str, HostLibrary] = {}
 

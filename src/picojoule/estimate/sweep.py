@@ -12,6 +12,7 @@ without a dataset, over the last two and per model.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -22,6 +23,7 @@ import numpy as np
 
 from picojoule.errors import InputError
 from picojoule.ir import Model
+from picojoule.outputs import write_file
 from picojoule.targets import Target, TargetError, load_target
 
 def _job(model: Any, target: str, mhz: float | None, rate_hz: Any, battery: Any,
@@ -338,7 +340,6 @@ def pareto_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     power = np.array([r["avg_power_uw"] / 1e3 for r in rows])
     ips = np.array([r["inferences_per_s"] for r in rows])
@@ -376,8 +377,11 @@ def pareto_plot(rows: list[dict[str, Any]], path: str | Path) -> Path:
                  + (" (accuracy in colour)" if any(a is not None for a in accs) else ""))
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file(path, png.getvalue())
     return path
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from picojoule.errors import ModelFormatError
 from picojoule.importers._files import read_model_file
+from picojoule.importers.verify import verify_model, verify_static
 from picojoule.ir import Model
 
 
 def load_model(path: str | Path, *, nhwc: bool = True, input_shapes=None,
-               static_shapes: bool = True) -> Model:
+               static_shapes: bool = True, max_bytes: int | None = None) -> Model:
     """Load a model file, choosing the importer from its contents, with static shapes.
 
     ``nhwc`` (default, as every ``picojoule`` command): an ONNX model's 4-D NCHW inputs and
@@ -27,6 +28,11 @@ def load_model(path: str | Path, *, nhwc: bool = True, input_shapes=None,
     FILL with computed dims ...) is folded away and TensorFlow's space-to-batch dilated
     convolutions are single convolutions again. Without it a ``.tflite`` model is the file
     as written, placeholder shapes and all.
+
+    Every model is checked by :mod:`picojoule.importers.verify` before any pass runs (and
+    again once its shapes are static): a malformed model is one
+    :class:`~picojoule.errors.ModelFormatError`. ``max_bytes`` limits the bytes of all its
+    tensors (default: ``PICOJOULE_MAX_MODEL_BYTES`` or 256 MiB; 0 for no limit).
     """
     data = read_model_file(path)
     if str(path).lower().endswith(".onnx"):
@@ -43,8 +49,14 @@ def load_model(path: str | Path, *, nhwc: bool = True, input_shapes=None,
     else:
         raise ModelFormatError(f"{path}: not a model picojoule can read (expected a .tflite "
                                f"flatbuffer or an .onnx file)")
+    verify_model(model, max_bytes=max_bytes)
     if static_shapes:
         from picojoule.passes import canonicalize
 
-        model = canonicalize(model, input_shapes)
+        try:
+            model = canonicalize(model, input_shapes)
+        except MemoryError:
+            raise ModelFormatError(f"{path}: the model's shapes need more memory than this "
+                                   f"machine has (a corrupted dimension?)") from None
+        verify_static(model, max_bytes=max_bytes)
     return model

@@ -260,8 +260,14 @@ class _Reader:
                 raise self.fail(f"subgraph {sg} {what}: tensor index {i} out of range ({ntensors} tensors)")
             return values[i]
 
-        g.inputs = [val(int(i), "input") for i in (sgfb.InputsAsNumpy() if sgfb.InputsLength() else [])]
-        g.outputs = [val(int(i), "output") for i in (sgfb.OutputsAsNumpy() if sgfb.OutputsLength() else [])]
+        def io(i: int, what: str) -> Value:
+            v = val(i, what)
+            if v is None:
+                raise self.fail(f"subgraph {sg} {what}: tensor index -1")
+            return v
+
+        g.inputs = [io(int(i), "input") for i in (sgfb.InputsAsNumpy() if sgfb.InputsLength() else [])]
+        g.outputs = [io(int(i), "output") for i in (sgfb.OutputsAsNumpy() if sgfb.OutputsLength() else [])]
         for k in range(sgfb.OperatorsLength()):
             g.add_node(self.node(sgfb.Operators(k), k, sg, opcodes, val))
         produced = {id(v) for n in g.nodes for v in n.outputs} | {id(v) for v in g.inputs}

@@ -196,13 +196,15 @@ class Graph:
         """Every value the graph touches, each once, in a stable order."""
         seen: dict[int, Value] = {}
         for v in self.inputs:
-            seen.setdefault(id(v), v)
+            if v is not None:
+                seen.setdefault(id(v), v)
         for n in self.nodes:
             for v in [*n.inputs, *n.outputs, *n.intermediates]:
                 if v is not None:
                     seen.setdefault(id(v), v)
         for v in self.outputs:
-            seen.setdefault(id(v), v)
+            if v is not None:
+                seen.setdefault(id(v), v)
         return list(seen.values())
 
     def constants(self) -> list[Value]:
@@ -225,6 +227,9 @@ class Graph:
         - no value is produced twice; graph outputs are produced or are inputs/constants;
         - constant data has the value's shape and numpy dtype.
         """
+        for i, v in enumerate(self.inputs):
+            if v is None:
+                raise PicojouleError(f"graph input {i} is not a tensor")
         available: set[int] = {id(v) for v in self.inputs}
         produced: set[int] = set()
         for idx, node in enumerate(self.nodes):
@@ -237,7 +242,9 @@ class Graph:
                 if id(v) not in available and v.data is None and not (v.variable or v.meta.get("scratch")):
                     raise PicojouleError(
                         f"{where}: input {i} {v.name!r} is used before it is produced")
-            for v in node.outputs:
+            for j, v in enumerate(node.outputs):
+                if v is None:
+                    raise PicojouleError(f"{where}: output {j} is not a tensor")
                 if v.producer is not node:
                     raise PicojouleError(f"{where}: output {v.name!r} names another producer")
                 if id(v) in produced:
@@ -257,7 +264,9 @@ class Graph:
                     raise PicojouleError(
                         f"value {v.name!r}: data is {v.data.dtype}{list(v.data.shape)}, "
                         f"declared {v.dtype}{list(v.shape)}")
-        for v in self.outputs:
+        for i, v in enumerate(self.outputs):
+            if v is None:
+                raise PicojouleError(f"graph output {i} is not a tensor")
             if id(v) not in available and v.data is None:
                 raise PicojouleError(f"graph output {v.name!r} is never produced")
 

@@ -487,7 +487,7 @@ def _last_axis_layout(node: Node, perm, inv, const):
 _LAST_AXIS = Layout((0,), _last_axis_layout)
 
 
-@register("SOFTMAX", shape=same_shape, layout=_LAST_AXIS,
+@register("SOFTMAX", operands="x -> y", shape=same_shape, layout=_LAST_AXIS,
           quant=QuantRule(fixed={"int8": (1 / 256, -128), "int16": (1 / 32768, 0)},
                           versions={"int8": 2, "int16x8": 3}),
           oracle="TFLM", dtypes=("float32", "int8", "int16"))
@@ -511,7 +511,7 @@ def prepare_softmax(node: Node):
 # LOG_SOFTMAX
 # ---------------------------------------------------------------------------------------------
 
-@register("LOG_SOFTMAX", shape=same_shape,
+@register("LOG_SOFTMAX", operands="x -> y", shape=same_shape,
           layout=_LAST_AXIS, quant=QuantRule(fixed={"int8": (16 / 256, 127)}),
           oracle="TFLM",
           dtypes=("float32", "int8"))
@@ -607,7 +607,7 @@ def _sigmoid_f32(v: np.ndarray) -> np.ndarray:
     return (F32(1) / (F32(1) + _expf(-np.asarray(v, F32)))).astype(F32)
 
 
-@register("LOGISTIC", shape=same_shape, traits=(ELEMENTWISE, UNARY),
+@register("LOGISTIC", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY),
           quant=QuantRule(fixed={"int8": (1 / 256, -128), "int16": (1 / 32768, 0)},
                           versions={"int8": 2, "int16x8": 3}),
           oracle="TFLM", dtypes=("float32", "int8", "int16"))
@@ -649,7 +649,7 @@ def prepare_logistic(node: Node):
     return _table_kernel(wrap_int16(res), x.dtype, y.dtype)
 
 
-@register("TANH", shape=same_shape, traits=(ELEMENTWISE, UNARY),
+@register("TANH", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY),
           quant=QuantRule(fixed={"int8": (1 / 128, 0), "int16": (1 / 32768, 0)},
                           versions={"int8": 2, "int16x8": 3}),
           oracle="TFLM", dtypes=("float32", "int8", "int16"))
@@ -702,7 +702,7 @@ def _relu_quantized(node: Node, x: Value, y: Value, act_min: float, act_max: flo
     return _table_kernel(out, x.dtype, y.dtype)
 
 
-@register("RELU", shape=same_shape,
+@register("RELU", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 2}), oracle="TFLM",
           dtypes=("float32", "int8", "int16"))
 def prepare_relu(node: Node):
@@ -714,7 +714,7 @@ def prepare_relu(node: Node):
     return _relu_quantized(node, x, y, 0.0, math.inf)
 
 
-@register("RELU6", shape=same_shape,
+@register("RELU6", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 2}),
           oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_relu6(node: Node):
@@ -733,7 +733,7 @@ def prepare_relu6(node: Node):
     return _table_kernel(np.where(v > six, six, np.where(v < zero, zero, v)), x.dtype, y.dtype)
 
 
-@register("RELU_N1_TO_1", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="LiteRT reference",
+@register("RELU_N1_TO_1", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="LiteRT reference",
           dtypes=("float32", "int8"))
 def prepare_relu_n1_to_1(node: Node):
     """min(max(x, -1), 1) (LiteRT's kernel; TFLM has none)."""
@@ -744,7 +744,7 @@ def prepare_relu_n1_to_1(node: Node):
     return _relu_quantized(node, x, y, -1.0, 1.0)
 
 
-@register("LEAKY_RELU", shape=same_shape,
+@register("LEAKY_RELU", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 2}),
           oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_leaky_relu(node: Node):
@@ -769,7 +769,7 @@ def prepare_leaky_relu(node: Node):
     return _table_kernel(np.clip(out, qmin, qmax), x.dtype, y.dtype)
 
 
-@register("PRELU", shape=broadcast_shape,
+@register("PRELU", operands="x, alpha -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY), quant=QuantRule(versions={"int8": 1}),
           oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_prelu(node: Node):
@@ -836,7 +836,7 @@ def _down_scale_int16(m: int) -> int:
     return 32767 if m >= INT32_MAX - (1 << 15) else (m + (1 << 15)) >> 16
 
 
-@register("HARD_SWISH", shape=same_shape,
+@register("HARD_SWISH", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), quant=QuantRule(versions={"int8": 1}),
           oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_hard_swish(node: Node):
@@ -871,7 +871,7 @@ def prepare_hard_swish(node: Node):
     return _table_kernel(np.clip(out, -128, 127), x.dtype, y.dtype)
 
 
-@register("ELU", shape=same_shape,
+@register("ELU", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_elu(node: Node):
     """x < 0 ? exp(x) - 1 : x; int8 through a float32 lookup table like TFLM's."""
@@ -906,7 +906,7 @@ def _gelu_tanh(v: np.ndarray) -> np.ndarray:
     return (F32(0.5) * v * (F32(1) + np.tanh(inner.astype(np.float64)).astype(F32))).astype(F32)
 
 
-@register("GELU", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="LiteRT reference",
+@register("GELU", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="LiteRT reference",
           dtypes=("float32", "int8", "int16"))
 def prepare_gelu(node: Node):
     """x * Phi(x) (erfc form, or the tanh approximation) via LiteRT's float32 lookup tables."""
@@ -928,7 +928,7 @@ def prepare_gelu(node: Node):
 # L2_NORMALIZATION
 # ---------------------------------------------------------------------------------------------
 
-@register("L2_NORMALIZATION", shape=same_shape, oracle="TFLM", dtypes=("float32", "int8"))
+@register("L2_NORMALIZATION", operands="x -> y", shape=same_shape, oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_l2_normalization(node: Node):
     """x / ||x|| over the last axis; int8 output is in units of 1/128 (its quant is unused)."""
     x, y = _io(node)

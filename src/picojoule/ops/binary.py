@@ -354,7 +354,7 @@ def _add_sub(node: Node, sign: int) -> Kernel:
     return _plain_kernel(node, ins, _with_activation(base, bounds))
 
 
-@register("ADD", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
+@register("ADD", operands="a, b -> y", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
           quant=QuantRule(versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
           dtypes=("float32", "int8", "int16", "int32"))
 def prepare_add(node: Node) -> Kernel:
@@ -362,7 +362,7 @@ def prepare_add(node: Node) -> Kernel:
     return _add_sub(node, +1)
 
 
-@register("SUB", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
+@register("SUB", operands="a, b -> y", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
           quant=QuantRule(versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
           dtypes=("float32", "int8", "int16", "int32"))
 def prepare_sub(node: Node) -> Kernel:
@@ -388,7 +388,7 @@ def mul_multiplier(node: Node, s1: float, s2: float, so: float) -> tuple[int, in
     return mult, (shift & 31 if shift > 31 else shift)
 
 
-@register("MUL", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
+@register("MUL", operands="a, b -> y", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION),
           quant=QuantRule(versions={"int8": 2, "int16x8": 4}), oracle="TFLM",
           dtypes=("float32", "int8", "int16", "int32"))
 def prepare_mul(node: Node) -> Kernel:
@@ -449,7 +449,7 @@ def _div_int8_table(node: Node, ins: Sequence[Value], out: Value) -> np.ndarray:
     return np.clip(res + zpo, lo, hi)
 
 
-@register("DIV", shape=broadcast_shape,
+@register("DIV", operands="a, b -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY, FUSES_ACTIVATION), oracle="TFLM",
           dtypes=("float32", "int8", "int32"))
 def prepare_div(node: Node) -> Kernel:
@@ -469,7 +469,7 @@ def prepare_div(node: Node) -> Kernel:
 # --------------------------------------------------------------------------- SQUARED_DIFFERENCE
 
 
-@register("SQUARED_DIFFERENCE", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY), oracle="TFLM",
+@register("SQUARED_DIFFERENCE", operands="a, b -> y", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY), oracle="TFLM",
           dtypes=("float32", "int8", "int16", "int32"))
 def prepare_squared_difference(node: Node) -> Kernel:
     """(x1 - x2)^2 elementwise, with broadcasting; quantized via rescaled inputs."""
@@ -549,7 +549,7 @@ def _floor_int(node: Node) -> Kernel:
 
 
 
-@register("FLOOR_DIV", shape=broadcast_shape,
+@register("FLOOR_DIV", operands="a, b -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY), oracle="TFLM; LiteRT reference for integers",
           dtypes=("float32",) + FLOOR_INT_DTYPES["FLOOR_DIV"])
 def prepare_floor_div(node: Node) -> Kernel:
@@ -565,7 +565,7 @@ def prepare_floor_div(node: Node) -> Kernel:
     return _plain_kernel(node, ins, floor_div)
 
 
-@register("FLOOR_MOD", shape=broadcast_shape,
+@register("FLOOR_MOD", operands="a, b -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY), oracle="TFLM; LiteRT reference for integers",
           dtypes=("float32",) + FLOOR_INT_DTYPES["FLOOR_MOD"])
 def prepare_floor_mod(node: Node) -> Kernel:
@@ -593,7 +593,7 @@ def _add_n_shape(node: Node, shapes, consts) -> list:
     return [tuple(shapes[0])]
 
 
-@register("ADD_N", shape=_add_n_shape,
+@register("ADD_N", operands="x... -> y", shape=_add_n_shape,
           traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_add_n(node: Node) -> Kernel:
     """Sum of N same-shape tensors (float32 in input order; int8 via ADD's scheme).
@@ -652,7 +652,7 @@ def _max_min(node: Node, is_max: bool) -> Kernel:
     return _plain_kernel(node, ins, np.maximum if is_max else np.minimum)
 
 
-@register("MAXIMUM", shape=broadcast_shape,
+@register("MAXIMUM", operands="a, b -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY), quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("float32", "int8", "int16", "int32", "int64"))
 def prepare_maximum(node: Node) -> Kernel:
@@ -660,7 +660,7 @@ def prepare_maximum(node: Node) -> Kernel:
     return _max_min(node, True)
 
 
-@register("MINIMUM", shape=broadcast_shape,
+@register("MINIMUM", operands="a, b -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY), quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("float32", "int8", "int16", "int32", "int64"))
 def prepare_minimum(node: Node) -> Kernel:
@@ -711,7 +711,7 @@ def _register_comparison(op: str) -> None:
 
     prepare.__doc__ = (f"Elementwise x1 {_CMP_SYMBOL[op]} x2 to bool, with broadcasting; "
                        "int8 sides are rescaled first.")
-    register(op, shape=broadcast_shape, oracle="TFLM", dtypes=("float32", "int8", "int32", "int64")
+    register(op, operands="a, b -> y", shape=broadcast_shape, oracle="TFLM", dtypes=("float32", "int8", "int32", "int64")
              + (("bool",) if op in ("EQUAL", "NOT_EQUAL") else ()))(prepare)
 
 
@@ -722,7 +722,7 @@ for _op in _CMP:
 # --------------------------------------------------------------------------- logical / select
 
 
-@register("LOGICAL_AND", shape=broadcast_shape,
+@register("LOGICAL_AND", operands="a, b -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("bool",))
 def prepare_logical_and(node: Node) -> Kernel:
     """Elementwise AND of bool tensors, with broadcasting."""
@@ -731,7 +731,7 @@ def prepare_logical_and(node: Node) -> Kernel:
     return _plain_kernel(node, ins, np.logical_and)
 
 
-@register("LOGICAL_OR", shape=broadcast_shape,
+@register("LOGICAL_OR", operands="a, b -> y", shape=broadcast_shape,
           traits=(ELEMENTWISE, BINARY), oracle="TFLM", dtypes=("bool",))
 def prepare_logical_or(node: Node) -> Kernel:
     """Elementwise OR of bool tensors, with broadcasting."""
@@ -740,7 +740,7 @@ def prepare_logical_or(node: Node) -> Kernel:
     return _plain_kernel(node, ins, np.logical_or)
 
 
-@register("LOGICAL_NOT", shape=same_shape,
+@register("LOGICAL_NOT", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("bool",))
 def prepare_logical_not(node: Node) -> Kernel:
     """Elementwise NOT of a bool tensor."""
@@ -749,7 +749,7 @@ def prepare_logical_not(node: Node) -> Kernel:
     return _plain_kernel(node, ins, np.logical_not)
 
 
-@register("SELECT_V2", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY), oracle="TFLM",
+@register("SELECT_V2", operands="condition, a, b -> y", shape=broadcast_shape, traits=(ELEMENTWISE, BINARY), oracle="TFLM",
           dtypes=("float32", "int8", "int16"))
 def prepare_select_v2(node: Node) -> Kernel:
     """cond ? x : y elementwise with three-way broadcasting (raw values, no rescaling).
@@ -791,7 +791,7 @@ def _select_shape(node: Node, shapes, consts) -> list:
 SELECT_DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 
-@register("SELECT", shape=_select_shape, quant=QuantRule(same=True),
+@register("SELECT", operands="condition, a, b -> y", shape=_select_shape, quant=QuantRule(same=True),
           oracle="LiteRT reference", dtypes=SELECT_DTYPES)
 def prepare_select(node: Node) -> Kernel:
     """cond ? x : y (raw values); the condition x-shaped, a scalar or 1-D over x's rows.

@@ -597,7 +597,7 @@ def _conv_macs(node: Node) -> int:
     return out.size * w.shape[1] * w.shape[2] * w.shape[3]
 
 
-@register("CONV_2D", shape=_conv_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+@register("CONV_2D", operands="x:4, w:4, bias?:1 -> y:4", shape=_conv_shape, traits=(WINDOWED, FUSES_ACTIVATION),
           quant=QuantRule(weights=Weights(1, 0, 2, 0),
                           versions={"int8": 3, "int16x8": 4, "int4-weights": 7}),
           macs=_conv_macs, oracle="TFLM",
@@ -732,7 +732,7 @@ def _depthwise_macs(node: Node) -> int:
     return out.size * w.shape[1] * w.shape[2]
 
 
-@register("DEPTHWISE_CONV_2D", shape=_depthwise_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+@register("DEPTHWISE_CONV_2D", operands="x:4, w:4, bias?:1 -> y:4", shape=_depthwise_shape, traits=(WINDOWED, FUSES_ACTIVATION),
           quant=QuantRule(weights=Weights(1, 0, 2, 3),
                           versions={"int8": 3, "int16x8": 5, "int4-weights": 6}),
           macs=_depthwise_macs, oracle="TFLM",
@@ -854,7 +854,7 @@ class TransposeSum:
         return full[:, self.pt:self.pt + self.oh, self.pl:self.pl + self.ow, :]
 
 
-@register("TRANSPOSE_CONV", shape=_transpose_conv_shape, traits=(FUSES_ACTIVATION,),
+@register("TRANSPOSE_CONV", operands="output_shape:1:int, w:4, x:4, bias?:1 -> y:4", shape=_transpose_conv_shape, traits=(FUSES_ACTIVATION,),
           quant=QuantRule(weights=Weights(1, 2, 3, 0), versions={"int8": 2}),
           macs=_transpose_conv_macs, oracle="TFLM",
           dtypes=("int8", "int16", "float32"))

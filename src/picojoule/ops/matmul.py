@@ -222,7 +222,7 @@ def _fc_geometry(node: Node) -> tuple[int, int, int]:
     return batches, k, n
 
 
-@register("FULLY_CONNECTED", shape=_fc_shape, traits=(FUSES_ACTIVATION,),
+@register("FULLY_CONNECTED", operands="x, w:2, bias? -> y", shape=_fc_shape, traits=(FUSES_ACTIVATION,),
           quant=QuantRule(weights=Weights(1, 0, 2, 0),
                           versions={"int8": 4, "int16x8": 7, "int4-weights": 10}),
           macs=_fc_macs, oracle="TFLM",
@@ -517,7 +517,7 @@ def _bmm_macs(node: Node) -> int:
     return node.outputs[0].size * _bmm_operands(node)[2]
 
 
-@register("BATCH_MATMUL", shape=_bmm_shape,
+@register("BATCH_MATMUL", operands="a, b -> y", shape=_bmm_shape,
           macs=_bmm_macs, oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_batch_matmul(node: Node) -> Kernel:
     """Batched matrix product with adj_x/adj_y and broadcast batch dimensions (ranks 2-5)."""

@@ -85,7 +85,7 @@ def _window_reduce(xp: np.ndarray, win: Window, how: str, dtype: np.dtype) -> np
     return view.max(axis=(3, 4))
 
 
-@register("AVERAGE_POOL_2D", shape=_pool_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+@register("AVERAGE_POOL_2D", operands="x:4 -> y:4", shape=_pool_shape, traits=(WINDOWED, FUSES_ACTIVATION),
           quant=QuantRule(same=True, versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
           dtypes=("int8", "int16", "float32"))
 def prepare_average_pool_2d(node: Node) -> Kernel:
@@ -132,7 +132,7 @@ def prepare_average_pool_2d(node: Node) -> Kernel:
     return run
 
 
-@register("MAX_POOL_2D", shape=_pool_shape, traits=(WINDOWED, FUSES_ACTIVATION),
+@register("MAX_POOL_2D", operands="x:4 -> y:4", shape=_pool_shape, traits=(WINDOWED, FUSES_ACTIVATION),
           quant=QuantRule(same=True, versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
           dtypes=("int8", "int16", "float32"))
 def prepare_max_pool_2d(node: Node) -> Kernel:

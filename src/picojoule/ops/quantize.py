@@ -93,7 +93,7 @@ _REQUANT_PAIRS = {("int16", "int8"), ("int8", "int8"), ("int8", "uint8"), ("uint
                   ("int32", "int8"), ("int32", "int16")}
 
 
-@register("QUANTIZE", shape=same_shape, traits=(ELEMENTWISE, UNARY, CONVERT),
+@register("QUANTIZE", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY, CONVERT),
           quant=QuantRule(versions={"int8": 1, "int16x8": 4}), oracle="TFLM",
           dtypes=("float32", "int8", "uint8", "int16", "int32"))
 def prepare_quantize(node: Node) -> Kernel:
@@ -166,7 +166,7 @@ def _concat_rescale(node: Node, x: Value, y: Value) -> Kernel:
 # --------------------------------------------------------------------------- DEQUANTIZE
 
 
-@register("DEQUANTIZE", shape=same_shape, traits=(ELEMENTWISE, UNARY, CONVERT),
+@register("DEQUANTIZE", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY, CONVERT),
           quant=QuantRule(versions={"int8": 2, "int16x8": 4}), oracle="TFLM",
           dtypes=("int8", "uint8", "int16"))
 def prepare_dequantize(node: Node) -> Kernel:
@@ -221,7 +221,7 @@ def _cast_fn(src: str, dst: str) -> Fn:
     return lambda v: v.astype(dst_np)  # integers wrap; int -> float rounds to nearest
 
 
-@register("CAST", shape=same_shape,
+@register("CAST", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY, CONVERT), oracle="TFLM", dtypes=_CAST_TFLM)
 def prepare_cast(node: Node) -> Kernel:
     """Type conversion: integers wrap, floats truncate and saturate, != 0 gives bool."""

@@ -136,7 +136,7 @@ def _reduce_layout(node: Node, perm, inv, const):
 _REDUCE_LAYOUT = Layout((0,), _reduce_layout)
 
 
-@register("MEAN", shape=reduce_shape, layout=_REDUCE_LAYOUT, traits=(REDUCE,),
+@register("MEAN", operands="x, axes:0-1:int -> y", shape=reduce_shape, layout=_REDUCE_LAYOUT, traits=(REDUCE,),
           quant=QuantRule(versions={"int8": 2, "int16x8": 3}),
           oracle="TFLM", dtypes=("int8", "int16", "float32"))
 def prepare_mean(node: Node) -> Kernel:
@@ -153,7 +153,7 @@ def prepare_mean(node: Node) -> Kernel:
     return _float_reduce(node, lambda x, ax: _sequential(x, ax, np.add) / n32)
 
 
-@register("SUM", shape=reduce_shape, layout=_REDUCE_LAYOUT, traits=(REDUCE,), oracle="TFLM",
+@register("SUM", operands="x, axes:0-1:int -> y", shape=reduce_shape, layout=_REDUCE_LAYOUT, traits=(REDUCE,), oracle="TFLM",
           dtypes=("int8", "int16", "float32"))
 def prepare_sum(node: Node) -> Kernel:
     """Sum over the constant axes; int8/int16 requantize (in_scale/out_scale) as TFLM."""
@@ -187,7 +187,7 @@ def _min_max(node: Node, is_max: bool) -> Kernel:
     return _float_reduce(node, lambda x, ax: ufunc.reduce(x, axis=ax, initial=init))
 
 
-@register("REDUCE_MAX", shape=reduce_shape,
+@register("REDUCE_MAX", operands="x, axes:0-1:int -> y", shape=reduce_shape,
           layout=_REDUCE_LAYOUT, traits=(REDUCE,), quant=QuantRule(same=True),
           oracle="TFLM",
           dtypes=("int8", "float32"))
@@ -196,7 +196,7 @@ def prepare_reduce_max(node: Node) -> Kernel:
     return _min_max(node, True)
 
 
-@register("REDUCE_MIN", shape=reduce_shape,
+@register("REDUCE_MIN", operands="x, axes:0-1:int -> y", shape=reduce_shape,
           layout=_REDUCE_LAYOUT, traits=(REDUCE,), quant=QuantRule(same=True),
           oracle="TFLM",
           dtypes=("int8", "float32"))
@@ -205,7 +205,7 @@ def prepare_reduce_min(node: Node) -> Kernel:
     return _min_max(node, False)
 
 
-@register("REDUCE_PROD", shape=reduce_shape,
+@register("REDUCE_PROD", operands="x, axes:0-1:int -> y", shape=reduce_shape,
           layout=_REDUCE_LAYOUT, traits=(REDUCE,), oracle="LiteRT reference",
           dtypes=("int8", "int16", "int32", "float32"))
 def prepare_reduce_prod(node: Node) -> Kernel:
@@ -276,13 +276,13 @@ def _arg_shape(node: Node, shapes, consts) -> list:
     return [in_shape[:axis] + in_shape[axis + 1:]]
 
 
-@register("ARG_MAX", shape=_arg_shape, oracle="TFLM", dtypes=("int8", "float32"))
+@register("ARG_MAX", operands="x, axis:0-1:int -> y", shape=_arg_shape, oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_arg_max(node: Node) -> Kernel:
     """Index of the first maximum along the constant axis (int32 or int64 output)."""
     return _arg_min_max(node, True)
 
 
-@register("ARG_MIN", shape=_arg_shape, oracle="TFLM", dtypes=("int8", "float32"))
+@register("ARG_MIN", operands="x, axis:0-1:int -> y", shape=_arg_shape, oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_arg_min(node: Node) -> Kernel:
     """Index of the first minimum along the constant axis (int32 or int64 output)."""
     return _arg_min_max(node, False)
@@ -295,7 +295,7 @@ def _mbqm_smaller_than_one(x: np.ndarray, mult: int, shift: int) -> np.ndarray:
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, mult), -shift)
 
 
-@register("CUMSUM", shape=same_shape, oracle="TFLM", dtypes=("int8", "float32"))
+@register("CUMSUM", operands="x, axis:0-1:int -> y", shape=same_shape, oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_cumsum(node: Node) -> Kernel:
     """Running sum along the constant axis; ``exclusive`` and ``reverse`` options."""
     v = node.input(1)

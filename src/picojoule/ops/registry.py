@@ -165,6 +165,10 @@ class OpInfo:
     #: Where a user-supplied op came from (its file), for messages; "" for built-ins.
     origin: str = ""
     extra: dict = field(default_factory=dict)
+    #: The operands the op takes, checked at import (:mod:`picojoule.importers.verify`):
+    #: ``"x:4, w:4, b?:1 -> y:4"`` (inputs ``->`` outputs; ``?`` optional, ``...`` one or
+    #: more, ``:r`` / ``:lo-hi`` the rank); "" for unchecked.
+    operands: str = ""
 
     def has(self, *traits: str) -> bool:
         return all(t in self.traits for t in traits)
@@ -191,6 +195,7 @@ def register(
     cost: CostFn | None = None,
     c_kernels: Mapping[str, tuple[str, str]] | None = None,
     origin: str = "",
+    operands: str = "",
 ) -> Callable[[Prepare], Prepare]:
     """Register ``prepare`` as the reference implementation of op ``name``, with its traits."""
     bad = set(traits) - TRAITS
@@ -206,7 +211,7 @@ def register(
         REGISTRY[name] = OpInfo(name, prepare, macs or _no_macs, oracle, tuple(dtypes),
                                 doc or (prepare.__doc__ or "").strip().split("\n")[0],
                                 traits, layout, quant or QuantRule(), shape, cost,
-                                dict(c_kernels or {}), origin=origin)
+                                dict(c_kernels or {}), origin=origin, operands=operands)
         return prepare
 
     return deco

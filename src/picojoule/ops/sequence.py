@@ -200,7 +200,7 @@ def _svdf_shape(node: Node, shapes, consts) -> list:
     return [(x[0], filters // rank)]
 
 
-@register("SVDF", shape=_svdf_shape,
+@register("SVDF", operands="x:2, w_feature:2, w_time:2, bias?:1, state:2 -> y:2", shape=_svdf_shape,
           traits=(STATEFUL,), macs=_svdf_macs, oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_svdf(node: Node) -> Kernel:
     """Singular value decomposition filter: feature matmul into a shifting memory, time dot."""
@@ -325,7 +325,14 @@ def _lstm_shape(node: Node, shapes, consts) -> list:
     return [(x[0], x[1], n_output)]
 
 
-@register("UNIDIRECTIONAL_SEQUENCE_LSTM", shape=_lstm_shape,
+#: TFLite's 24 LSTM operands: input-to-gate and recurrent weights, peepholes, gate biases,
+#: projection, the two state tensors, layer-norm coefficients (``?``: may be -1 or absent).
+_LSTM_OPERANDS = ("x:3, w_i?:2, w_f:2, w_c:2, w_o:2, r_i?:2, r_f:2, r_c:2, r_o:2, p_i?:1, p_f?:1, "
+                  "p_o?:1, b_i?:1, b_f:1, b_c:1, b_o:1, proj?:2, proj_b?:1, h:1-2, c:1-2, "
+                  "ln_i?:1, ln_f?:1, ln_c?:1, ln_o?:1 -> y:3")
+
+
+@register("UNIDIRECTIONAL_SEQUENCE_LSTM", operands=_LSTM_OPERANDS, shape=_lstm_shape,
           traits=(STATEFUL,), macs=_lstm_macs, oracle="TFLM",
           dtypes=("float32", "int8", "int16"))
 def prepare_unidirectional_sequence_lstm(node: Node) -> Kernel:

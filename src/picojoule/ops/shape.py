@@ -418,7 +418,7 @@ _FIRST = (0,)
 
 # --------------------------------------------------------------------------- reshapes
 
-@register("RESHAPE", shape=_reshape_shape,
+@register("RESHAPE", operands="x, shape?:int -> y", shape=_reshape_shape,
           traits=(ALIAS,), quant=QuantRule(same=True, versions={"int8": 1}),
           oracle="TFLM", dtypes=_ALL)
 def prepare_reshape(node: Node) -> Kernel:
@@ -426,7 +426,7 @@ def prepare_reshape(node: Node) -> Kernel:
     return _reshape_kernel(node)
 
 
-@register("SQUEEZE", shape=_squeeze_shape,
+@register("SQUEEZE", operands="x -> y", shape=_squeeze_shape,
           traits=(ALIAS,), quant=QuantRule(same=True, versions={"int8": 1}),
           oracle="TFLM", dtypes=_ALL)
 def prepare_squeeze(node: Node) -> Kernel:
@@ -434,7 +434,7 @@ def prepare_squeeze(node: Node) -> Kernel:
     return _reshape_kernel(node)
 
 
-@register("EXPAND_DIMS", shape=_expand_dims_shape,
+@register("EXPAND_DIMS", operands="x, axis:0-1:int -> y", shape=_expand_dims_shape,
           traits=(ALIAS,), quant=QuantRule(same=True, versions={"int8": 1}),
           oracle="TFLM", dtypes=("int8", "int16", "float32"))
 def prepare_expand_dims(node: Node) -> Kernel:
@@ -442,7 +442,7 @@ def prepare_expand_dims(node: Node) -> Kernel:
     return _reshape_kernel(node)
 
 
-@register("SHAPE", shape=_shape_shape, oracle="TFLM", dtypes=("int32",))
+@register("SHAPE", operands="x -> y:1", shape=_shape_shape, oracle="TFLM", dtypes=("int32",))
 def prepare_shape(node: Node) -> Kernel:
     """The input's (static) shape as an int32 (or int64) vector."""
     out = node.outputs[0]
@@ -453,7 +453,7 @@ def prepare_shape(node: Node) -> Kernel:
     return run
 
 
-@register("TRANSPOSE", shape=_transpose_shape,
+@register("TRANSPOSE", operands="x, perm:1:int -> y", shape=_transpose_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("int8", "int16", "float32"))
 def prepare_transpose(node: Node) -> Kernel:
@@ -470,7 +470,7 @@ def prepare_transpose(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- join / split
 
-@register("CONCATENATION", shape=_concatenation_shape,
+@register("CONCATENATION", operands="x... -> y", shape=_concatenation_shape,
           layout=Layout("all", _concat_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True, versions={"int8": 2, "int16x8": 3}), oracle="TFLM",
           dtypes=_ALL)
@@ -493,7 +493,7 @@ def prepare_concatenation(node: Node) -> Kernel:
     return run
 
 
-@register("PACK", shape=_pack_shape,
+@register("PACK", operands="x... -> y", shape=_pack_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("int8", "int16", "int32", "int64", "float32"))
 def prepare_pack(node: Node) -> Kernel:
@@ -506,7 +506,7 @@ def prepare_pack(node: Node) -> Kernel:
     return run
 
 
-@register("UNPACK", shape=_unpack_shape,
+@register("UNPACK", operands="x -> y...", shape=_unpack_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "int16", "int32", "float32"))
 def prepare_unpack(node: Node) -> Kernel:
@@ -540,7 +540,7 @@ def _split_kernel(node: Node, data_index: int, axis: int) -> Kernel:
     return run
 
 
-@register("SPLIT", shape=_split_shape,
+@register("SPLIT", operands="axis:0-1:int, x -> y...", shape=_split_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
 def prepare_split(node: Node) -> Kernel:
@@ -549,7 +549,7 @@ def prepare_split(node: Node) -> Kernel:
     return _split_kernel(node, 1, axis)
 
 
-@register("SPLIT_V", shape=_split_v_shape,
+@register("SPLIT_V", operands="x, size_splits:1:int, axis:0-1:int -> y...", shape=_split_v_shape,
           layout=Layout(_FIRST, _split_v_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "int16", "int32", "float32"))
@@ -561,7 +561,7 @@ def prepare_split_v(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- slicing
 
-@register("SLICE", shape=_slice_shape, layout=Layout(_FIRST, _slice_layout), traits=(MOVEMENT,),
+@register("SLICE", operands="x, begin:1:int, size:1:int -> y", shape=_slice_shape, layout=Layout(_FIRST, _slice_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
 def prepare_slice(node: Node) -> Kernel:
@@ -683,7 +683,7 @@ def _strided_slice_axes(node: Node, begin: Sequence[int], end: Sequence[int],
     return tuple(eff_shape), tuple(slices), tuple(kept)
 
 
-@register("STRIDED_SLICE", shape=_strided_slice_shape,
+@register("STRIDED_SLICE", operands="x, begin:1:int, end:1:int, strides:1:int -> y", shape=_strided_slice_shape,
           layout=Layout(_FIRST, _strided_slice_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("int8", "int16", "int32", "float32", "bool"))
@@ -720,7 +720,7 @@ def prepare_strided_slice(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- gathers
 
-@register("GATHER", shape=_gather_shape, layout=Layout(_FIRST, _gather_layout), traits=(MOVEMENT,),
+@register("GATHER", operands="params, indices:int -> y", shape=_gather_shape, layout=Layout(_FIRST, _gather_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("int8", "float32"))
 def prepare_gather(node: Node) -> Kernel:
@@ -753,7 +753,7 @@ def prepare_gather(node: Node) -> Kernel:
     return run
 
 
-@register("GATHER_ND", shape=_gather_nd_shape,
+@register("GATHER_ND", operands="params, indices:int -> y", shape=_gather_nd_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "float32"))
 def prepare_gather_nd(node: Node) -> Kernel:
@@ -801,7 +801,7 @@ def _pad_kernel(node: Node, pad_value: int | float | None) -> Kernel:
     return run
 
 
-@register("PAD", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
+@register("PAD", operands="x, paddings:2:int -> y", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True, versions={"int8": 2}),
           oracle="TFLM", dtypes=("int8", "int16", "int32", "float32"))
 def prepare_pad(node: Node) -> Kernel:
@@ -813,7 +813,7 @@ def prepare_pad(node: Node) -> Kernel:
     return _pad_kernel(node, value)
 
 
-@register("PADV2", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
+@register("PADV2", operands="x, paddings:2:int, value?:0-1 -> y", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "int16", "int32", "float32"))
 def prepare_padv2(node: Node) -> Kernel:
@@ -835,7 +835,7 @@ def _mirror_index(size: int, lo: int, hi: int, offset: int) -> np.ndarray:
     return np.where(pos < lo, left, np.where(right_p >= 0, right, pos - lo))
 
 
-@register("MIRROR_PAD", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
+@register("MIRROR_PAD", operands="x, paddings:2:int -> y", shape=_pad_shape, layout=Layout(_FIRST, _pad_layout), traits=(MOVEMENT,),
           quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "float32"))
 def prepare_mirror_pad(node: Node) -> Kernel:
@@ -858,7 +858,7 @@ def prepare_mirror_pad(node: Node) -> Kernel:
 
 # --------------------------------------------------------------------------- fills / tiles
 
-@register("TILE", shape=_tile_shape,
+@register("TILE", operands="x, multiples:1:int -> y", shape=_tile_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="LiteRT reference",
           dtypes=_ALL)
 def prepare_tile(node: Node) -> Kernel:
@@ -875,7 +875,7 @@ def prepare_tile(node: Node) -> Kernel:
     return run
 
 
-@register("FILL", shape=_fill_shape, oracle="TFLM", dtypes=("int8", "int32", "float32"))
+@register("FILL", operands="dims:1:int, value:0-1 -> y", shape=_fill_shape, oracle="TFLM", dtypes=("int8", "int32", "float32"))
 def prepare_fill(node: Node) -> Kernel:
     """An output-shaped tensor filled with the scalar input 1."""
     out = node.outputs[0]
@@ -886,7 +886,7 @@ def prepare_fill(node: Node) -> Kernel:
     return run
 
 
-@register("ZEROS_LIKE", shape=same_shape,
+@register("ZEROS_LIKE", operands="x -> y", shape=same_shape,
           oracle="TFLM", dtypes=("int8", "int32", "int64", "float32"))
 def prepare_zeros_like(node: Node) -> Kernel:
     """Zeros of the input's shape and type (raw 0, not the zero point, as TFLM)."""
@@ -898,7 +898,7 @@ def prepare_zeros_like(node: Node) -> Kernel:
     return run
 
 
-@register("BROADCAST_TO", shape=_broadcast_to_shape,
+@register("BROADCAST_TO", operands="x, shape:1:int -> y", shape=_broadcast_to_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=_ALL)
 def prepare_broadcast_to(node: Node) -> Kernel:
@@ -943,7 +943,7 @@ def _nearest_index(in_size: int, out_size: int, align: bool, half: bool) -> np.n
     return np.maximum(idx, 0) if half else idx
 
 
-@register("RESIZE_NEAREST_NEIGHBOR", shape=_resize_shape, traits=(MOVEMENT,),
+@register("RESIZE_NEAREST_NEIGHBOR", operands="x:4, size:1:int -> y:4", shape=_resize_shape, traits=(MOVEMENT,),
           quant=QuantRule(same=True, versions={"int8": 2}), oracle="TFLM",
           dtypes=("int8", "int16", "float32"))
 def prepare_resize_nearest_neighbor(node: Node) -> Kernel:
@@ -1006,7 +1006,7 @@ def _resize_bilinear_litert_uint8(ih: int, iw: int, oh: int, ow: int, align: boo
     return run_u8
 
 
-@register("RESIZE_BILINEAR", shape=_resize_shape,
+@register("RESIZE_BILINEAR", operands="x:4, size:1:int -> y:4", shape=_resize_shape,
           quant=QuantRule(same=True, versions={"int8": 2}), oracle="TFLM",
           dtypes=("int8", "float32"))
 def prepare_resize_bilinear(node: Node) -> Kernel:
@@ -1063,7 +1063,7 @@ def _block_params(node: Node, what: str) -> tuple[list[int], list[tuple[int, int
     return block, [(int(a), int(b)) for a, b in pads]
 
 
-@register("SPACE_TO_BATCH_ND", shape=_space_to_batch_shape,
+@register("SPACE_TO_BATCH_ND", operands="x:3-4, block_shape:1:int, paddings:2:int -> y:3-4", shape=_space_to_batch_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "float32"))
 def prepare_space_to_batch_nd(node: Node) -> Kernel:
@@ -1094,7 +1094,7 @@ def prepare_space_to_batch_nd(node: Node) -> Kernel:
     return run
 
 
-@register("BATCH_TO_SPACE_ND", shape=_batch_to_space_shape,
+@register("BATCH_TO_SPACE_ND", operands="x:3-4, block_shape:1:int, crops:2:int -> y:3-4", shape=_batch_to_space_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "float32"))
 def prepare_batch_to_space_nd(node: Node) -> Kernel:
@@ -1121,7 +1121,7 @@ def prepare_batch_to_space_nd(node: Node) -> Kernel:
     return run
 
 
-@register("SPACE_TO_DEPTH", shape=_space_to_depth_shape,
+@register("SPACE_TO_DEPTH", operands="x:4 -> y:4", shape=_space_to_depth_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "float32"))
 def prepare_space_to_depth(node: Node) -> Kernel:
@@ -1138,7 +1138,7 @@ def prepare_space_to_depth(node: Node) -> Kernel:
     return run
 
 
-@register("DEPTH_TO_SPACE", shape=_depth_to_space_shape,
+@register("DEPTH_TO_SPACE", operands="x:4 -> y:4", shape=_depth_to_space_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "float32"))
 def prepare_depth_to_space(node: Node) -> Kernel:
@@ -1174,7 +1174,7 @@ def reverse_axes(node: Node) -> list[int]:
     return axes
 
 
-@register("REVERSE_V2", shape=same_shape,
+@register("REVERSE_V2", operands="x, axis:1:int -> y", shape=same_shape,
           traits=(MOVEMENT,), quant=QuantRule(same=True), oracle="TFLM",
           dtypes=("int8", "uint8", "int16", "int32", "int64", "float32", "bool"))
 def prepare_reverse_v2(node: Node) -> Kernel:

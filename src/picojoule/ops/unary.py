@@ -71,7 +71,7 @@ def _logf(v: np.ndarray) -> np.ndarray:
         return np.log(np.asarray(v, np.float64)).astype(F32)
 
 
-@register("EXP", shape=same_shape,
+@register("EXP", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_exp(node: Node):
     """e**x; int8/int16 through LiteRT reference's lookup tables (TFLM: float32 only)."""
@@ -81,7 +81,7 @@ def prepare_exp(node: Node):
     return _lut_op(node, _expf)
 
 
-@register("LOG", shape=same_shape,
+@register("LOG", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_log(node: Node):
     """Natural log; int8/int16 through LiteRT reference's tables (log(x <= 0) -> output min)."""
@@ -94,13 +94,13 @@ def prepare_log(node: Node):
     return _lut_op(node, lambda v: np.where(v <= 0, out_min, _logf(v)).astype(F32))
 
 
-@register("SQRT", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
+@register("SQRT", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_sqrt(node: Node):
     """Square root (float32)."""
     return _float_only(node, np.sqrt)
 
 
-@register("RSQRT", shape=same_shape,
+@register("RSQRT", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8"))
 def prepare_rsqrt(node: Node):
     """1/sqrt(x); int8 via TFLM's fixed-point inverse square root (x must be >= zero point)."""
@@ -121,7 +121,7 @@ def prepare_rsqrt(node: Node):
     return _table_kernel(out, "int8", "int8")
 
 
-@register("ABS", shape=same_shape,
+@register("ABS", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32", "int8", "int16"))
 def prepare_abs(node: Node):
     """|x|; quantized: |x - zp_in| requantized when the scales differ."""
@@ -142,7 +142,7 @@ def prepare_abs(node: Node):
     return _table_kernel(np.clip(out, lo, hi), x.dtype, y.dtype)
 
 
-@register("NEG", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM",
+@register("NEG", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM",
           dtypes=("float32", "int8", "int16", "int32"))
 def prepare_neg(node: Node):
     """-x; integer types negate raw values with wrap-around (LiteRT reference; TFLM: float32)."""
@@ -157,27 +157,27 @@ def prepare_neg(node: Node):
     return run
 
 
-@register("FLOOR", shape=same_shape,
+@register("FLOOR", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_floor(node: Node):
     """Round toward -inf (float32)."""
     return _float_only(node, np.floor)
 
 
-@register("CEIL", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
+@register("CEIL", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_ceil(node: Node):
     """Round toward +inf (float32)."""
     return _float_only(node, np.ceil)
 
 
-@register("SQUARE", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM",
+@register("SQUARE", operands="x -> y", shape=same_shape, traits=(ELEMENTWISE, UNARY), oracle="TFLM",
           dtypes=("float32",), c_kernels={"float32": ("pj_square.c", "pj_square_f32")})
 def prepare_square(node: Node):
     """x * x (float32)."""
     return _float_only(node, np.square)
 
 
-@register("ROUND", shape=same_shape,
+@register("ROUND", operands="x -> y", shape=same_shape,
           traits=(ELEMENTWISE, UNARY), oracle="TFLM", dtypes=("float32",))
 def prepare_round(node: Node):
     """Round half to even (float32), as TFLite's ``RoundToNearest``."""

@@ -17,12 +17,19 @@ Steps (:func:`plan_memory`):
 5. **Regions.** With several ``(name, capacity)`` regions, everything goes to the
    first (fastest); while it overflows, the cluster ending highest in it moves to the
    next region, and so on. What the last region cannot hold is reported as overflow.
+
+What each op's kernel needs (its scratch bytes, which in-place placements it honours,
+whether it runs as a zero-copy alias) comes from one :class:`KernelNeeds`. Without one,
+the op table's figures are used (:mod:`.scratch`, :mod:`.inplace`: any kernel that
+streams as the op's dataflow allows). The C generator passes the needs its emitters
+declare for one core (``picojoule.backends.c.generator.kernel_needs``) and uses the
+resulting plan as it is, so its arena and this plan are the same by construction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from picojoule.ir import Graph, Model, Node, Value
 from picojoule.planner import core
@@ -34,6 +41,27 @@ from picojoule.planner.scratch import scratch_bytes, state_bytes
 #: Ops whose output is the input's bytes under another shape.
 ALIAS_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
 UNLIMITED = 1 << 62
+
+
+@dataclass
+class KernelNeeds:
+    """What the kernels of one graph's nodes need, as the code that runs them declares it.
+
+    ``scratch[i]``: bytes node ``i``'s kernel uses while it runs (graph order).
+    ``placements(i, node, j, in_bytes, out_bytes)``: the in-place placements of node
+    ``i``'s output over its input ``j`` that its kernel honours (``[]``: none); ``None``:
+    no kernel runs in place. ``alias[i]``: node ``i`` runs as a zero-copy alias of its
+    input (RESHAPE-like) when the planner agrees; ``None``: every alias op may.
+    Variable (state) tensors are kept outside the arena, as static buffers; ``state_bytes``
+    is the kernels' other persistent state (filter banks, FIFOs). ``source`` says who
+    declared these needs (reports quote it).
+    """
+
+    scratch: list[int]
+    placements: Callable | None = None
+    alias: list[bool] | None = None
+    state_bytes: int = 0
+    source: str = ""
 
 
 @dataclass
@@ -81,6 +109,8 @@ class MemoryPlan:
     strategy: str = ""
     overflow: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Who declared the kernels' needs (:attr:`KernelNeeds.source`, or the op table).
+    needs_source: str = "op table"
 
     @property
     def total_bytes(self) -> int:
@@ -161,8 +191,8 @@ def _is_alias(node: Node) -> bool:
     if node.op not in ALIAS_OPS or len(node.outputs) != 1 or not node.inputs:
         return False
     x, y = node.inputs[0], node.outputs[0]
-    return (x is not None and not x.is_const and not x.variable and x.dtype == y.dtype
-            and x.nbytes == y.nbytes)
+    return (x is not None and not x.is_const and not x.variable and not y.variable
+            and x.dtype == y.dtype and x.nbytes == y.nbytes)
 
 
 def _ram_values(g: Graph) -> list[Value]:
@@ -191,12 +221,15 @@ class _Tensors:
     variable: set[int]
 
 
-def _tensors(g: Graph, alignment: int, alias: bool) -> _Tensors:
+def _tensors(g: Graph, alignment: int, alias: bool, alias_ok: list[bool] | None = None,
+             state_outside: bool = False) -> _Tensors:
+    """Buffers (groups of aliased values). ``alias_ok``: per node, whether its kernel may
+    run as an alias; ``state_outside``: variable tensors take no arena bytes (size 0)."""
     values = _ram_values(g)
     uf = _Groups()
     aliases = set()
     for i, n in enumerate(g.nodes):
-        if alias and _is_alias(n):
+        if alias and _is_alias(n) and (alias_ok is None or alias_ok[i]):
             uf.union(id(n.inputs[0]), id(n.outputs[0]))
             aliases.add(i)
     roots: dict[int, int] = {}
@@ -222,6 +255,9 @@ def _tensors(g: Graph, alignment: int, alias: bool) -> _Tensors:
             keep.add(k)
         if any(id(v) in ins for v in m):
             start.add(k)
+    if state_outside:
+        for k in variable:
+            sizes[k] = 0
     return _Tensors(values, group_of, sizes, members, aliases, keep, start, variable)
 
 
@@ -411,21 +447,58 @@ def _place_regions(buffers: list[Buffer], pins: list[Pin], regions: list[tuple[s
     return offsets, buffer_region, used, overflow, chosen_strategy
 
 
+#: Cap on the placements tried by the in-place hill-climb (each is one greedy placement,
+#: ~1 ms for the MLPerf models), so very large graphs still plan quickly.
+MAX_EVALUATIONS = 400
+#: A placement costs about (nodes)^2 steps: graphs above ~70 nodes get fewer hill-climb
+#: evaluations (work ~ WORK_BUDGET), so a 700-node unrolled RNN plans in seconds.
+WORK_BUDGET = 2_000_000
+
+
+def _subsets(g: Graph, t: _Tensors, credits) -> list[frozenset]:
+    """Starting sets of in-place placements: all, none, and those whose extra bytes
+    (footprint beyond the larger of input and output) stay under a fraction of that size."""
+    out = [frozenset(credits), frozenset()]
+    for f in (0.5, 0.25, 0.1, 0.05, 0.02, 0.0):
+        keep = set()
+        for (i, j), geos in credits.items():
+            node = g.nodes[i]
+            big = max(t.sizes[t.group_of[id(node.inputs[j])]],
+                      t.sizes[t.group_of[id(node.outputs[0])]])
+            if geos[0].footprint - big <= f * big:
+                keep.add((i, j))
+        if frozenset(keep) not in out:
+            out.append(frozenset(keep))
+    return out
+
+
 def plan_memory(model: Model | Graph, *, alignment: int = core.DEFAULT_ALIGNMENT,
                 regions: Sequence[tuple[str, int]] | None = None, inplace: bool = True,
                 alias: bool = True, reorder_ops: bool = True, strategy: str = "best",
-                kernels: str = "picojoule", order: Sequence[int] | None = None
-                ) -> MemoryPlan:
+                kernels: str = "picojoule", order: Sequence[int] | None = None,
+                needs: KernelNeeds | None = None) -> MemoryPlan:
     """Plan the RAM of ``model``'s main graph (see the module docstring).
 
     ``regions``: ``[(name, capacity bytes), ...]`` fastest first (default: one unlimited
     region called ``"ram"``). ``order``: force an execution order (node indices).
+    ``needs``: what the kernels that will run the graph need (see :class:`KernelNeeds`);
+    default: the op table's figures for the ``kernels`` family. With ``needs``, the
+    in-place placements are also searched (which subset to use: forward-only kernels make
+    chains of growing ops drift, so using every placement is not always best).
     """
     g = model.main if isinstance(model, Model) else model
     regions = list(regions) if regions else [("ram", UNLIMITED)]
-    t = _tensors(g, alignment, alias)
-    scratch = [align_up(scratch_bytes(n, kernels), alignment) for n in g.nodes]
-    credits = _credits(g, t, alignment)
+    if needs is not None:
+        t = _tensors(g, alignment, alias, needs.alias, state_outside=True)
+        scratch = [align_up(s, alignment) if s else 0 for s in needs.scratch]
+        if needs.placements is not None and inplace:
+            credits = _credits(g, t, alignment, needs.placements)
+        else:
+            credits = {}
+    else:
+        t = _tensors(g, alignment, alias)
+        scratch = [align_up(scratch_bytes(n, kernels), alignment) for n in g.nodes]
+        credits = _credits(g, t, alignment) if inplace else {}
     candidates: list[tuple[list[int], str]] = []
     if order is not None:
         candidates.append((list(order), "given"))
@@ -436,18 +509,45 @@ def plan_memory(model: Model | Graph, *, alignment: int = core.DEFAULT_ALIGNMENT
             new, how = reorder(prob)
             if new != candidates[0][0] and peak_of(prob, new) < peak_of(prob, candidates[0][0]):
                 candidates.append((new, how))
+
+    def evaluate(ord_: list[int], how: str, keys: frozenset):
+        sub = {k: credits[k] for k in keys}
+        buffers, pins, scratch_buf, chosen = _build(g, t, ord_, sub, scratch, bool(sub))
+        offsets, buffer_region, used, overflow, strat = _place_regions(
+            buffers, pins, regions, alignment, strategy)
+        # With kernel needs, a placement that saves nothing is not made (fewer kernels
+        # run in place on a tie).
+        key = (sum(overflow.values()), sum(used), len(chosen) if needs is not None else 0)
+        return (key, ord_, how, buffers, pins, scratch_buf, chosen, offsets, buffer_region,
+                used, overflow, strat)
+
+    if needs is not None:
+        starts = _subsets(g, t, credits)
+    else:
+        starts = [frozenset(credits), frozenset()] if credits else [frozenset()]
     best = None
+    best_keys = frozenset()
     for ord_, how in candidates:
-        for use_inplace in ((True, False) if inplace else (False,)):
-            buffers, pins, scratch_buf, chosen = _build(g, t, ord_, credits, scratch,
-                                                        use_inplace)
-            offsets, buffer_region, used, overflow, strat = _place_regions(
-                buffers, pins, regions, alignment, strategy)
-            key = (sum(overflow.values()), sum(used))
-            if best is None or key < best[0]:
-                best = (key, ord_, how, buffers, pins, scratch_buf, chosen, offsets,
-                        buffer_region, used, overflow, strat)
+        for keys in starts:
+            r = evaluate(ord_, how, keys)
+            if best is None or r[0] < best[0]:
+                best, best_keys = r, keys
     assert best is not None
+    if needs is not None and credits:
+        # Hill-climb over which placements to use, one toggle at a time.
+        budget = min(MAX_EVALUATIONS, WORK_BUDGET // max(len(g.nodes), 1) ** 2)
+        for _ in range(4):
+            improved = False
+            for k in sorted(credits):
+                budget -= 1
+                if budget < 0:
+                    break
+                keys = best_keys ^ {k}
+                r = evaluate(best[1], best[2], frozenset(keys))
+                if r[0] < best[0]:
+                    best, best_keys, improved = r, frozenset(keys), True
+            if not improved:
+                break
     (_, ord_, how, buffers, pins, scratch_buf, chosen, offsets, buffer_region, used, overflow,
      strat) = best
     reg = []
@@ -462,10 +562,37 @@ def plan_memory(model: Model | Graph, *, alignment: int = core.DEFAULT_ALIGNMENT
     scratch_slots = {i: Slot(regions[buffer_region[b]][0], offsets[b], buffers[b].size, b)
                      for i, b in scratch_buf.items()}
     lb = core.lower_bound(buffers, alignment, pins)
-    outside = sum(state_bytes(n) for n in g.nodes)
+    if needs is not None:
+        outside = needs.state_bytes + sum(
+            max(v.nbytes for v in t.members[k]) for k in t.variable)
+        source = needs.source
+    else:
+        outside = sum(state_bytes(n) for n in g.nodes)
+        source = f"op table ({kernels} kernels)"
     return MemoryPlan(g, ord_, how, alignment, buffers, pins, offsets, buffer_region, slots,
                       scratch_slots, chosen, {i for i in t.aliases}, reg, sum(used), lb,
-                      outside, strat, overflow)
+                      outside, strat, overflow, needs_source=source)
+
+
+def split_regions(plan: MemoryPlan, regions: Sequence[tuple[str, int]]) -> MemoryPlan:
+    """``plan``'s buffers, lifetimes, pins and in-place decisions, placed over ``regions``
+    (fastest first, spilling as :func:`plan_memory` does) instead of one arena."""
+    import dataclasses
+
+    regions = list(regions)
+    offsets, buffer_region, used, overflow, strat = _place_regions(
+        plan.buffers, plan.pins, regions, plan.alignment, plan.strategy or "best")
+    reg, base = [], 0
+    for (name, cap), u in zip(regions, used):
+        reg.append(RegionUse(name, cap, u, base))
+        base += u
+    slots = {vid: Slot(regions[buffer_region[s.buffer]][0], offsets[s.buffer], s.nbytes,
+                       s.buffer) for vid, s in plan.slots.items()}
+    scratch = {i: Slot(regions[buffer_region[s.buffer]][0], offsets[s.buffer], s.nbytes,
+                       s.buffer) for i, s in plan.scratch.items()}
+    return dataclasses.replace(plan, offsets=offsets, buffer_region=buffer_region, regions=reg,
+                               slots=slots, scratch=scratch, arena_bytes=sum(used),
+                               overflow=overflow, strategy=strat)
 
 
 def check_plan(plan: MemoryPlan) -> list[str]:

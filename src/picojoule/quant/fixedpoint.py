@@ -21,14 +21,25 @@ def tflite_round(x: float | np.ndarray) -> float | np.ndarray:
     """``std::round``: halves away from zero (numpy's ``round`` goes to even)."""
     if isinstance(x, np.ndarray):
         return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    if not math.isfinite(x):
+        from picojoule.errors import ModelFormatError
+
+        raise ModelFormatError(f"cannot round {x!r} to an integer (a quantization scale of 0 "
+                               f"or out of float range)")
     return math.copysign(math.floor(abs(x) + 0.5), x)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLM ``QuantizeMultiplier``: ``real ~= mult * 2**(shift - 31)``, mult in [2^30, 2^31).
 
-    Returns ``(multiplier, shift)``; shift > 0 means a left shift.
+    Returns ``(multiplier, shift)``; shift > 0 means a left shift. A multiplier that is not
+    a finite number (from a quantization scale of 0 in a denominator) is a ModelFormatError.
     """
+    if not math.isfinite(real):
+        from picojoule.errors import ModelFormatError
+
+        raise ModelFormatError(f"requantization multiplier {real!r} is not a finite number "
+                               f"(a quantization scale of 0 or out of float range)")
     if real == 0.0:
         return 0, 0
     mant, shift = math.frexp(real)

@@ -103,7 +103,9 @@ class Interpreter:
         for kernel, ins, outs, free, node in self._steps:
             args = [env[i] if i >= 0 else None for i in ins]
             try:
-                results = kernel(args)
+                # IEEE arithmetic as in C: inf and NaN propagate without numpy's warnings
+                with np.errstate(all="ignore"):
+                    results = kernel(args)
             except PicojouleError:
                 raise
             except Exception as exc:  # a kernel bug: say where it happened

@@ -419,7 +419,13 @@ def _read_raw(name_or_path: str | os.PathLike[str]) -> tuple[dict[str, Any], str
         path = Path(name_or_path)
         if not path.is_file():
             raise TargetError(f"target file not found: {path}")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise TargetFileError(f"{path}: not a UTF-8 text file (byte {exc.start}: "
+                                  f"{exc.reason})") from None
+        except OSError as exc:
+            raise TargetFileError(f"{path}: cannot read it ({exc.strerror})") from None
         where, bundled = str(path), None
     else:
         name = str(name_or_path).strip().lower()

@@ -17,15 +17,18 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from picojoule.errors import PicojouleError, UnsupportedOpError
 from picojoule.backends.c import planner
+from picojoule.backends.c import inplace as c_inplace
 from picojoule.backends.c.inplace import c_memory_plan, reverse_call
-from picojoule.ir import Model, Node, Value
+from picojoule.ir import Graph, Model, Node, Value
+from picojoule.planner.graph import KernelNeeds
 from picojoule.ops.registry import REGISTRY, STATEFUL, has_trait
+from picojoule.outputs import check_folder, write_folder
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
 
@@ -312,23 +315,11 @@ class Generated:
 NO_KERNEL = "pj_no_kernel"
 
 
-def generate(model: Model, name: str = "model", target: str | Target = "host",
-             dsp: bool | None = None, inplace: bool = True,
-             optimize: str = "speed", missing: str = "error") -> Generated:
-    """Generate the library's files (in memory). ``dsp`` forces the SMLAD data layout on
-    or off (default: the target's choice); the DSP kernels run anywhere (portable C
-    emulates SMLAD where the core lacks it), which lets the host test that layout.
-    ``inplace=False``: the plain plan (reshape aliasing only, graph order, no in-place),
-    for comparison; by default the planner's plan is used when its arena is smaller.
-    ``optimize="size"``: on DSP cores keep convolution weights int8 (half the flash of the
-    int16-widened speed layout, about a quarter more instructions).
-    ``missing="stub"``: a node no C kernel handles gets a ``pj_no_kernel(k)`` placeholder
-    call (and ``meta["no_kernel"][k]`` the reason) instead of an error: the result is for
-    analysis (which kernels the other nodes get), never a library to build."""
+def _emit(model: Model, name: str, tgt: Target, use_dsp: bool, optimize: str,
+          missing: str) -> tuple[Context, list[Emitted], dict[int, str]]:
+    """Run every node's emitter: the calls, constants, scratch and aliases of the library."""
     from picojoule.backends.c import emitters  # noqa: F401  (registers the emitters)
 
-    tgt = target if isinstance(target, Target) else get_target(target)
-    use_dsp = tgt.dsp if dsp is None else dsp
     if len(model.graphs) != 1:
         raise UnsupportedOpError(f"C backend: models with {len(model.graphs)} subgraphs are "
                                  "not supported (control flow)")
@@ -363,6 +354,57 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
             except UnsupportedOpError as exc:
                 no_kernel[k] = str(exc)
                 emitted.append(Emitted(f"{NO_KERNEL}({k});"))
+
+    return ctx, emitted, no_kernel
+
+
+def _needs(g: Graph, emitted: list[Emitted], ctx: Context, tgt: Target) -> KernelNeeds:
+    """What the emitted kernels need, for the planner: each call's scratch, the in-place
+    placements its C kernel honours (``inplace.placements``: none for kernels without a
+    proven chunk model), which nodes are aliases, and the kernels' static state."""
+    calls = [em.call for em in emitted]
+
+    def honoured(i, node, j, in_bytes, out_bytes):
+        return c_inplace.placements(node, calls[i], j, in_bytes, out_bytes)
+
+    statics = sum(n * int(np.dtype(_NP_OF_C[c]).itemsize) for _, c, n in ctx.statics)
+    return KernelNeeds([em.scratch for em in emitted], honoured,
+                       [em.alias for em in emitted], statics,
+                       ("the portable C kernels" if tgt.name == "host" else
+                        f"the C kernels for {tgt.name}") + (" (DSP layout)" if ctx.dsp else ""))
+
+
+def kernel_needs(model: Model, target: str | Target = "host", dsp: bool | None = None,
+                 optimize: str = "speed") -> KernelNeeds:
+    """The needs :func:`generate` plans the arena with, without generating the files:
+    ``plan_memory(model, needs=kernel_needs(model, t))`` is the arena ``generate(model,
+    target=t)`` declares. Raises :class:`UnsupportedOpError` when a node has no C kernel."""
+    tgt = target if isinstance(target, Target) else get_target(target)
+    use_dsp = tgt.dsp if dsp is None else dsp
+    ctx, emitted, _ = _emit(model, "model", tgt, use_dsp, optimize, "error")
+    return _needs(model.main, emitted, ctx, tgt)
+
+
+def generate(model: Model, name: str = "model", target: str | Target = "host",
+             dsp: bool | None = None, inplace: bool = True,
+             optimize: str = "speed", missing: str = "error") -> Generated:
+    """Generate the library's files (in memory). ``dsp`` forces the SMLAD data layout on
+    or off (default: the target's choice); the DSP kernels run anywhere (portable C
+    emulates SMLAD where the core lacks it), which lets the host test that layout.
+    ``inplace=False``: the plain plan (reshape aliasing only, graph order, no in-place),
+    for comparison; by default the arena is the planner's plan over the needs the
+    emitters declare (:func:`kernel_needs`), which ``picojoule analyze`` reports.
+    ``optimize="size"``: on DSP cores keep convolution weights int8 (half the flash of the
+    int16-widened speed layout, about a quarter more instructions).
+    ``missing="stub"``: a node no C kernel handles gets a ``pj_no_kernel(k)`` placeholder
+    call (and ``meta["no_kernel"][k]`` the reason) instead of an error: the result is for
+    analysis (which kernels the other nodes get), never a library to build."""
+    tgt = target if isinstance(target, Target) else get_target(target)
+    use_dsp = tgt.dsp if dsp is None else dsp
+    g = model.main
+    name = c_identifier(name)
+    ctx, emitted, no_kernel = _emit(model, name, tgt, use_dsp, optimize, missing)
+    needs = _needs(g, emitted, ctx, tgt)
 
     # ---- memory plan: tensors (reshape outputs alias their inputs) and scratch
     root: dict[int, Value] = {}
@@ -412,14 +454,11 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         if v.variable:
             state[id(v)] = (v, f"{name}_state{len(state)}")
 
-    # The planner's plan (zero-copy aliases, reordering and the in-place placements the C
-    # kernels are proven to support, see inplace.py) when it needs a smaller arena.
-    cplan = c_memory_plan(g, [em.call for em in emitted], [em.scratch for em in emitted],
-                          [em.alias for em in emitted]) if inplace else None
-    if cplan is not None and (cplan.arena >= arena
-                              or any(em.alias and i not in cplan.aliases
-                                     for i, em in enumerate(emitted))):
-        cplan = None
+    # The planner's plan over what the emitted kernels declare (zero-copy aliases,
+    # reordering, scratch and the in-place placements the C kernels honour, see
+    # inplace.py): the same plan ``picojoule analyze`` reports for this core.
+    # ``inplace=False`` keeps the plain plan above (graph order, aliases only).
+    cplan = c_memory_plan(g, needs) if inplace else None
     if cplan is not None:
         arena = cplan.arena
 
@@ -462,7 +501,10 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         if cplan is not None and k in cplan.inplace:
             how = f" (in place, output at {cplan.inplace[k].delta:+d} B from input " \
                   f"{cplan.inplace[k].index})"
-        call = em.call.format(**subs)
+        try:
+            call = em.call.format(**subs)
+        except KeyError as missing:  # the emitter reads a tensor the model holds as a constant
+            raise unsupported(node, f"a constant operand ({missing.args[0]})") from None
         if cplan is not None and k in cplan.inplace and cplan.inplace[k].order == "reverse":
             how += ", last chunk first"
             call = reverse_call(node, em.call, subs["in0"], subs["out0"],
@@ -517,16 +559,29 @@ def generate(model: Model, name: str = "model", target: str | Target = "host",
         meta = {"plan": plan, "order": list(range(len(g.nodes))), "inplace": {},
                 "lifetime_unit": "step"}
     meta["no_kernel"] = no_kernel
+    #: Static RAM outside the arena: state tensors and the kernels' persistent buffers.
+    meta["state_bytes"] = state_bytes
+    #: The planner's plan of the arena (``plan_memory`` over ``kernel_needs``), or None
+    #: under ``inplace=False``.
+    meta["memory_plan"] = cplan.plan if cplan is not None else None
+    meta["kernel_needs"] = needs
     return Generated(name, tgt, files, c_sources, arena, ctx.const_bytes,
                      list(g.inputs), list(g.outputs), use_dsp, meta=meta)
 
 
-def write(gen: Generated, out_dir: str | Path) -> Path:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for fname, text in gen.files.items():
-        (out / fname).write_text(text)
-    return out
+def _library_file(name: str, extra: Iterable[str] = ()) -> Callable[[str], bool]:
+    """Which file names in an output folder a compile of library ``name`` may replace:
+    every name picojoule generates (kernels, headers, build files) and ``extra``."""
+    names = {p.name for p in KERNEL_DIR.iterdir()} | {f"{name}.c", f"{name}.h", "main.c",
+                                                     "Makefile", "CMakeLists.txt", *extra}
+    return names.__contains__
+
+
+def write(gen: Generated, out_dir: str | Path, sync: bool = False) -> Path:
+    """Make ``out_dir`` hold exactly the library's files, swapped in whole
+    (:func:`picojoule.outputs.write_folder`): an earlier compile's files go with it.
+    ``sync``: on disk before the swap (what ``compile`` asks; build caches need not)."""
+    return write_folder(out_dir, gen.files, _library_file(gen.name, gen.files), sync=sync)
 
 
 def compile_model(model: Model, out_dir: str | Path, target: str = "host",
@@ -535,8 +590,9 @@ def compile_model(model: Model, out_dir: str | Path, target: str = "host",
     """Generate the C library for ``model`` into ``out_dir`` (created); return the facts."""
     if name is None:
         name = Path(model.source).stem if model.source else "model"
+    check_folder(out_dir, _library_file(name))  # a bad folder fails before generating
     gen = generate(model, name=name, target=target, dsp=dsp, optimize=optimize)
-    write(gen, out_dir)
+    write(gen, out_dir, sync=True)
     return gen
 
 

@@ -42,8 +42,8 @@ its own input pixels into ``col`` before writing, so the output may start at the
 input's start (``delta = 0``) even though it is larger.
 
 Not in place (no model here): the MVE kernels (pj_mve.c, whose blocking was not
-analysed), pooling, fully connected, softmax, data movement and every other kernel; and
-graphs with state (variable) tensors, which the generator keeps outside the arena.
+analysed), pooling, fully connected, softmax, data movement and every other kernel.
+State (variable) tensors stay outside the arena and are never overwritten in place.
 """
 
 from __future__ import annotations
@@ -55,19 +55,11 @@ import numpy as np
 from picojoule.ir import Graph, Node, Value
 from picojoule.ir.dtypes import to_numpy
 from picojoule.ops.conv import make_window
-from picojoule.planner import core
 from picojoule.planner import graph as pg
-from picojoule.planner.core import Buffer, Pin, align_up
+from picojoule.planner.core import align_up
 from picojoule.planner.inplace import InPlace, window_chunks
-from picojoule.planner.order import peak_of, reorder
 
 ALIGN = 16
-#: Cap on the placements tried by the hill-climb (each is one greedy placement, ~1 ms for
-#: the MLPerf models), so very large graphs still generate quickly.
-MAX_EVALUATIONS = 400
-#: A placement costs about (nodes)^2 steps: graphs above ~70 nodes get fewer hill-climb
-#: evaluations (work ~ WORK_BUDGET), so a 700-node unrolled RNN plans in seconds.
-WORK_BUDGET = 2_000_000
 _BIG = np.iinfo(np.int64).max
 
 
@@ -341,7 +333,7 @@ def reverse_call(node: Node, call: str, x_ptr: str, y_ptr: str, scratch_ptr: str
 # ----------------------------------------------------------------------------- planning
 @dataclass
 class CPlan:
-    """The generator's memory plan when in-place / reordering helps."""
+    """The generator's memory plan (see :func:`c_memory_plan`)."""
 
     order: list[int]
     arena: int
@@ -350,87 +342,26 @@ class CPlan:
     inplace: dict[int, InPlace]            # node index -> placement used
     aliases: set[int]                      # node indices that run as no-op aliases
     table: list[tuple[str, int, int, int, int]]   # (name, offset, size, first, last)
+    plan: pg.MemoryPlan | None = None      # the planner's plan these figures come from
 
 
-def c_memory_plan(g: Graph, calls: list[str], scratch_sizes: list[int],
-                  alias_ok: list[bool]) -> CPlan | None:
-    """Plan ``g`` with the planner's aliasing, reordering and the in-place placements the C
-    kernels support. None when the graph has state tensors or when an alias the planner
-    wants is not one the generator's emitters produce."""
-    if any(v.variable for v in g.values()):
-        return None
-    t = pg._tensors(g, ALIGN, True)
-    if any(not alias_ok[i] for i in t.aliases):
-        return None
-    scratch = [align_up(s, ALIGN) if s else 0 for s in scratch_sizes]
-    credits = pg._credits(g, t, ALIGN, lambda i, node, j, in_bytes, out_bytes:
-                          placements(node, calls[i], j, in_bytes, out_bytes))
-    candidates = [list(range(len(g.nodes)))]
-    if len(g.nodes) > 1:
-        prob = pg._order_problem(g, t, credits, scratch)
-        new, _ = reorder(prob)
-        if new != candidates[0] and peak_of(prob, new) < peak_of(prob, candidates[0]):
-            candidates.append(new)
-
-    def evaluate(order: list[int], keys: frozenset):
-        sub = {k: credits[k] for k in keys}
-        buffers, pins, scratch_buf, chosen = pg._build(g, t, order, sub, scratch, bool(sub))
-        pl = core.plan(buffers, "best", alignment=ALIGN, pins=pins)
-        if core.find_overlaps(buffers, pl.offsets, ALIGN, pins):
-            return None
-        size = align_up(max((o + b.size for o, b in zip(pl.offsets, buffers)), default=0),
-                        ALIGN)
-        return (size, order, buffers, pins, scratch_buf, chosen, pl.offsets)
-
-    best = None
-    for order in candidates:
-        for keys in _subsets(g, t, credits):
-            r = evaluate(order, keys)
-            if r is not None and (best is None or r[0] < best[0]):
-                best, best_keys = r, keys
-    if best is None:
-        return None
-    # Forward-only kernels make chains of growing ops drift (each output sits below its
-    # input): hill-climb over which placements to use, one toggle at a time.
-    budget = min(MAX_EVALUATIONS, WORK_BUDGET // max(len(g.nodes), 1) ** 2)
-    for _ in range(4):
-        improved = False
-        for k in sorted(credits):
-            budget -= 1
-            if budget < 0:
-                break
-            keys = best_keys ^ {k}
-            r = evaluate(best[1], frozenset(keys))
-            if r is not None and r[0] < best[0]:
-                best, best_keys, improved = r, frozenset(keys), True
-        if not improved:
-            break
-    size, order, buffers, pins, scratch_buf, chosen, offsets = best
-    offset = {id(v): offsets[t.group_of[id(v)]] for v in t.values}
-    scr = {i: (offsets[b], buffers[b].size) for i, b in scratch_buf.items()}
-    table = _table(g, t, buffers, offsets, pins, order, chosen)
-    return CPlan(order, size, offset, scr, chosen, set(t.aliases), table)
+def c_memory_plan(g: Graph, needs: pg.KernelNeeds) -> CPlan:
+    """The generated library's memory plan: :func:`picojoule.planner.plan_memory` over the
+    needs the emitters declare (scratch, the in-place placements the C kernels honour,
+    which nodes are aliases), one region. ``picojoule analyze`` plans with the same needs,
+    so its arena is this one."""
+    plan = pg.plan_memory(g, alignment=ALIGN, needs=needs)
+    overlaps = pg.check_plan(plan)
+    if overlaps:  # the planner placed two live buffers on common bytes: a planner bug
+        raise AssertionError(f"unsound memory plan: {overlaps[0]}")
+    offset = {vid: s.offset for vid, s in plan.slots.items()}
+    scr = {i: (s.offset, s.nbytes) for i, s in plan.scratch.items()}
+    table = _table(g, plan)
+    return CPlan(list(plan.order), plan.arena_bytes, offset, scr, dict(plan.inplace),
+                 set(plan.aliases), table, plan)
 
 
-def _subsets(g: Graph, t, credits) -> list[frozenset]:
-    """Starting sets of placements: all, none, and those whose extra bytes (footprint beyond
-    the larger of input and output) stay under a fraction of that larger size."""
-    out = [frozenset(credits), frozenset()]
-    for f in (0.5, 0.25, 0.1, 0.05, 0.02, 0.0):
-        keep = set()
-        for (i, j), geos in credits.items():
-            node = g.nodes[i]
-            big = max(t.sizes[t.group_of[id(node.inputs[j])]],
-                      t.sizes[t.group_of[id(node.outputs[0])]])
-            if geos[0].footprint - big <= f * big:
-                keep.add((i, j))
-        if frozenset(keep) not in out:
-            out.append(frozenset(keep))
-    return out
-
-
-def _table(g: Graph, t, buffers: list[Buffer], offsets: list[int], pins: list[Pin],
-           order: list[int], chosen: dict[int, InPlace]):
+def _table(g: Graph, plan: pg.MemoryPlan):
     """(name, offset, size, first, last) per buffer, lifetimes in half steps: node step
     ``s`` reads at ``2s`` and writes at ``2s + 1``. An input run over in place ends at the
     read phase and its output starts at the write phase: byte by byte, the kernel proof
@@ -438,12 +369,14 @@ def _table(g: Graph, t, buffers: list[Buffer], offsets: list[int], pins: list[Pi
     is written), so the table has no overlaps between buffers live together."""
     dies_inplace: set[int] = set()
     born_inplace: set[int] = set()
-    for i, geo in chosen.items():
+    for i, geo in plan.inplace.items():
         node = g.nodes[i]
-        dies_inplace.add(t.group_of[id(node.inputs[geo.index])])
-        born_inplace.add(t.group_of[id(node.outputs[0])])
+        dies_inplace.add(plan.slots[id(node.inputs[geo.index])].buffer)
+        born_inplace.add(plan.slots[id(node.outputs[0])].buffer)
     rows = []
-    for k, (b, off) in enumerate(zip(buffers, offsets)):
+    for k, (b, off) in enumerate(zip(plan.buffers, plan.offsets)):
+        if not b.size:
+            continue  # a state tensor: kept outside the arena
         first = 2 * b.first + (1 if k in born_inplace else 0)
         last = 2 * b.last + (0 if k in dies_inplace else 1)
         rows.append((b.name, off, b.size, first, last))

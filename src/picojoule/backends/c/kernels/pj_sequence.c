@@ -40,21 +40,23 @@ void pj_svdf_s8(const pj_svdf_params *p, const int8_t *in, void *state, int8_t *
             for (r = 0; r < p->rank; ++r) {
                 const int32_t fi = u * p->rank + r;
                 const int32_t row = (b * p->filters + fi) * mem;
-                int32_t dot = 0;
+                /* TFLM's int32 sums wrap; unsigned arithmetic wraps without undefined
+                 * behaviour (int16 states at full scale overflow int32). */
+                uint32_t dot = 0;
                 if (p->state_is_16) {
                     const int16_t *s = (const int16_t *)state + row;
                     const int16_t *wt = (const int16_t *)p->weights_time + fi * mem;
                     for (m = 0; m < mem; ++m) {
-                        dot += (s[m] - p->state_zp) * wt[m];
+                        dot += (uint32_t)(s[m] - p->state_zp) * (uint32_t)wt[m];
                     }
                 } else {
                     const int8_t *s = (const int8_t *)state + row;
                     const int8_t *wt = (const int8_t *)p->weights_time + fi * mem;
                     for (m = 0; m < mem; ++m) {
-                        dot += (s[m] - p->state_zp) * wt[m];
+                        dot += (uint32_t)((s[m] - p->state_zp) * wt[m]);
                     }
                 }
-                red = (int32_t)((uint32_t)red + (uint32_t)dot);
+                red = (int32_t)((uint32_t)red + dot);
             }
             out[b * p->units + u] = (int8_t)pj_clamp32(pj_mbqm(red, p->m2, p->s2) + p->out_zp,
                                                        -128, 127);
