@@ -283,3 +283,29 @@ def test_every_registered_signature_parses():
     assert len(declared) >= 90
     for name, text in declared.items():
         parse_signature(text)
+
+
+def test_a_damaged_custom_code_is_one_error_line(capsys, tmp_path):
+    """A byte flip can turn a custom op's name into a run of flatbuffer bytes (newlines,
+    NULs): the import refuses it in one printable line, and no command echoes raw bytes."""
+    from opkit import q, single_op_model, tensor
+    from picojoule.exporters.tflite import save
+
+    x = tensor("x", [1, 4], "int8", q(0.1, 0))
+    y = tensor("y", [1, 4], "int8", q(0.1, 0))
+    path = tmp_path / "bad_custom.tflite"
+    save(single_op_model("CUSTOM:Signal\nLog\x00\x08", [x], [y], {"custom_options": b""}), path)
+    for cmd in (["inspect", path], ["run", path], ["compile", path, "--target", "host", "-o",
+                                                   tmp_path / "out"]):
+        code = main([str(a) for a in cmd])
+        err = capsys.readouterr().err
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert "custom code is not a name" in err and "\\n" in err and "\x00" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_error_lines_escape_control_characters():
+    from picojoule.cli import _one_line
+
+    assert _one_line("a\nb\x00c") == "a\\nb\\x00c"
+    assert _one_line("x" * 1000, 50) == "x" * 47 + "..."

@@ -911,6 +911,13 @@ def demo() -> None:
                    battery="CR2032", sleep_mode=None, as_json=False)
 
 
+def _one_line(message: object, limit: int = 600) -> str:
+    """An error message as one printable line: control characters (a newline in a name
+    read from a damaged file, say) escaped, and at most ``limit`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI, turning every failure into one line and an exit code."""
     try:
@@ -920,10 +927,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("error: aborted", err=True)
         return EXIT_USER
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"error: {_one_line(exc.format_message())}", err=True)
         return EXIT_USAGE
     except PicojouleError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_one_line(exc)}", err=True)
         return EXIT_USER
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
@@ -931,7 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the user sees one line, never a traceback
         if os.environ.get("PICOJOULE_DEBUG"):
             raise
-        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); "
+        click.echo(f"error: internal error ({type(exc).__name__}: {_one_line(exc, 300)}); "
                    f"set PICOJOULE_DEBUG=1 for a traceback", err=True)
         return EXIT_INTERNAL
     return code if isinstance(code, int) else 0

@@ -187,6 +187,9 @@ class _Reader:
         code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
         if code == 32:  # CUSTOM
             name = (oc.CustomCode() or b"").decode("utf-8", "replace")
+            if not name.isprintable() or len(name) > 256:
+                raise self.fail(f"operator code {i}: its custom code is not a name "
+                                f"({name[:40]!r}{'...' if len(name) > 40 else ''})")
             return f"CUSTOM:{name}", oc.Version()
         if code not in BUILTIN_NAMES:
             return f"BUILTIN_{code}", oc.Version()
