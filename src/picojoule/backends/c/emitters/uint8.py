@@ -53,7 +53,7 @@ def emit_avgpool_u8(ctx: Context, node: Node) -> Emitted:
         stride_h=win.sh, stride_w=win.sw, pad_t=win.pad_t, pad_l=win.pad_l,
         act_min=lo, act_max=hi))
     return Emitted(f"pj_avgpool_u8(&{p}, {{in0}}, {{out0}}, (int32_t *){{scratch}});",
-                   scratch=4 * c, sources=_SOURCES)
+                   scratch=4 * c, sources=("pj_pool.c",))
 
 
 @emitter("RESIZE_BILINEAR", when=_int8_io, first=True)

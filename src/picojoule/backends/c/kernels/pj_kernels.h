@@ -81,6 +81,8 @@ typedef struct {
 
 /* scratch: channels int32. */
 void pj_avgpool_s8(const pj_pool_params *p, const int8_t *in, int8_t *out, int32_t *scratch);
+/* LiteRT uint8 AVERAGE_POOL_2D on int8-re-encoded data (see pj_pool.c). */
+void pj_avgpool_u8(const pj_pool_params *p, const int8_t *in, int8_t *out, int32_t *scratch);
 
 /* ---- ADD (int8, with up to 4-D broadcasting) ----------------------------------------- */
 typedef struct {

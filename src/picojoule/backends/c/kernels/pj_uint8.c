@@ -1,42 +1,8 @@
-/* Legacy uint8 kernels (see pj_uint8.h): LiteRT's uint8 AVERAGE_POOL_2D and RESIZE_BILINEAR
- * on the int8 re-encoding of their data (uint8 value = int8 value + 128).
+/* Legacy uint8 kernels (see pj_uint8.h): LiteRT's uint8 RESIZE_BILINEAR on the int8
+ * re-encoding of its data (uint8 value = int8 value + 128); pj_avgpool_u8 is in pj_pool.c.
  */
 #include "pj_common.h"
 #include "pj_uint8.h"
-
-void pj_avgpool_u8(const pj_pool_params *p, const int8_t *in, int8_t *out, int32_t *acc)
-{
-    const int32_t ch = p->channels;
-    int32_t b, oy, ox, iy, ix, c;
-    for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = in + b * p->in_h * p->in_w * ch;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t y0 = oy * p->stride_h - p->pad_t;
-            const int32_t ys = pj_max32(0, y0), ye = pj_min32(p->in_h, y0 + p->k_h);
-            for (ox = 0; ox < p->out_w; ++ox) {
-                const int32_t x0 = ox * p->stride_w - p->pad_l;
-                const int32_t xs = pj_max32(0, x0), xe = pj_min32(p->in_w, x0 + p->k_w);
-                const int32_t count = (ye - ys) * (xe - xs);
-                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
-                for (c = 0; c < ch; ++c) {
-                    acc[c] = 128 * count; /* the uint8 sum: never negative */
-                }
-                for (iy = ys; iy < ye; ++iy) {
-                    for (ix = xs; ix < xe; ++ix) {
-                        const int8_t *src = in_b + (iy * p->in_w + ix) * ch;
-                        for (c = 0; c < ch; ++c) {
-                            acc[c] += src[c];
-                        }
-                    }
-                }
-                for (c = 0; c < ch; ++c) {
-                    const int32_t avg = (acc[c] + count / 2) / count - 128;
-                    o[c] = (int8_t)pj_clamp32(avg, p->act_min, p->act_max);
-                }
-            }
-        }
-    }
-}
 
 void pj_resize_bilinear_u8(const pj_resize_u8_params *p, const int8_t *in, int8_t *out)
 {

@@ -10,7 +10,6 @@
 #include "pj_kernels.h"
 
 /* AVERAGE_POOL_2D as LiteRT's uint8 kernel: (sum + n / 2) / n on the uint8 sum (halves up). */
-void pj_avgpool_u8(const pj_pool_params *p, const int8_t *in, int8_t *out, int32_t *scratch);
 
 /* RESIZE_BILINEAR as LiteRT's uint8 kernel: float32 interpolation of the uint8 values. */
 typedef struct {
